@@ -1,0 +1,57 @@
+package core
+
+import "context"
+
+// A Broker carries events between hubs, so that several instances of an app
+// behind a load balancer serve the same events with the same ids.
+//
+// With a broker, Hub.Publish hands the event to the broker instead of serving
+// it directly; every hub, the publishing one included, serves what the broker
+// delivers. Replay stays local to each hub: a broker fills a hub's history for
+// a topic when the hub subscribes to it, so that an id issued by another hub
+// resolves here too.
+//
+// Implementations must be safe for concurrent use.
+type Broker interface {
+	// Start is called once, by NewHub. From then on the broker calls deliver
+	// for each message on a subscribed topic (and each message for all
+	// subscribers), from one goroutine at a time, in the broker's order.
+	// deliver does not block on clients.
+	Start(deliver func(Message)) error
+	// Publish hands m to every hub sharing the broker. The broker assigns m.ID.
+	// An error means the event may not have been published.
+	Publish(ctx context.Context, m Message) error
+	// Subscribe asks for the messages of topic. Before it returns, the broker
+	// delivers the topic's messages it still holds (at most the hub's history
+	// size: historyHint) and then keeps delivering new ones, with no gap
+	// and no duplicate between the two.
+	Subscribe(ctx context.Context, topic string, historyHint int) error
+	// Unsubscribe says the hub no longer needs topic.
+	Unsubscribe(topic string)
+	// Close stops delivery and releases every connection and goroutine of the
+	// broker. Hub.Shutdown calls it once, after the streams have ended.
+	Close() error
+}
+
+// A Message is an event on its way between hubs.
+type Message struct {
+	// ID is the event id clients see; the broker assigns it and it must be a
+	// valid id (see ValidateID) that means the same on every hub.
+	ID string
+	// Topics the event goes to; empty means every subscriber (Hub.PublishAll).
+	Topics []string
+	// Event is the event, without its ID.
+	Event Event
+}
+
+// A BrokerStater is a Broker that reports its health; Hub.Stats includes it.
+type BrokerStater interface {
+	BrokerState() BrokerState
+}
+
+// BrokerState is a broker's health, as Hub.Stats reports it.
+type BrokerState struct {
+	Connected  bool   // the broker can publish and deliver now
+	Reconnects uint64 // connections lost and regained since Start
+	LastError  string // the latest connection or publish error, "" if none
+}

@@ -1,0 +1,147 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/internal/assert"
+)
+
+// memBus is an in-process stand-in for a broker's engine, to test the hub's
+// side of the Broker seam; the redisbroker package tests a real engine.
+type memBus struct {
+	mu     sync.Mutex
+	seq    int
+	log    map[string][]core.Message
+	conns  []*memBroker
+	failed bool
+}
+
+type memBroker struct {
+	bus     *memBus
+	deliver func(core.Message)
+	topics  map[string]bool
+	closed  bool
+}
+
+func (b *memBus) broker() *memBroker {
+	m := &memBroker{bus: b, topics: map[string]bool{}}
+	b.mu.Lock()
+	b.conns = append(b.conns, m)
+	b.mu.Unlock()
+	return m
+}
+
+func (m *memBroker) Start(deliver func(core.Message)) error { m.deliver = deliver; return nil }
+
+func (m *memBroker) Publish(_ context.Context, msg core.Message) error {
+	b := m.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failed {
+		return errors.New("engine down")
+	}
+	b.seq++
+	if msg.ID == "" {
+		msg.ID = "m" + strconv.Itoa(b.seq)
+	}
+	if b.log == nil {
+		b.log = map[string][]core.Message{}
+	}
+	for _, t := range msg.Topics {
+		b.log[t] = append(b.log[t], msg)
+	}
+	for _, c := range b.conns {
+		if c.closed {
+			continue
+		}
+		for _, t := range msg.Topics {
+			if c.topics[t] {
+				c.deliver(msg)
+				break
+			}
+		}
+		if len(msg.Topics) == 0 {
+			c.deliver(msg)
+		}
+	}
+	return nil
+}
+
+func (m *memBroker) Subscribe(_ context.Context, topic string, hint int) error {
+	b := m.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	log := b.log[topic]
+	for _, msg := range log[max(0, len(log)-hint):] {
+		m.deliver(core.Message{ID: msg.ID, Topics: []string{topic}, Event: msg.Event})
+	}
+	m.topics[topic] = true
+	return nil
+}
+
+func (m *memBroker) Unsubscribe(topic string) {
+	m.bus.mu.Lock()
+	delete(m.topics, topic)
+	m.bus.mu.Unlock()
+}
+
+func (m *memBroker) Close() error {
+	m.bus.mu.Lock()
+	m.closed = true
+	m.bus.mu.Unlock()
+	return nil
+}
+
+func TestHub_BrokerSharesEventsAndIDs(t *testing.T) {
+	bus := &memBus{}
+	h1 := newHub(t, core.WithBroker(bus.broker()))
+	h2 := newHub(t, core.WithBroker(bus.broker()))
+	a := connect(t, h1, core.Subscription{Topics: []string{"t"}})
+	b := connect(t, h2, core.Subscription{Topics: []string{"t"}})
+
+	assert.NoError(t, h1.Publish(core.Event{Data: "from 1"}, "t"))
+	assert.NoError(t, h2.Publish(core.Event{Data: "from 2"}, "t"))
+	assert.NoError(t, h2.PublishAll(core.Event{Data: "to all"}))
+	ea, eb := a.nextN(3), b.nextN(3)
+	assert.Equal(t, "same events", ea, []string{"from 1", "from 2", "to all"})
+	assert.Equal(t, "same order", eb, ea)
+	assert.Equal(t, "same ids", a.dec.LastEventID(), b.dec.LastEventID())
+	assert.Equal(t, "delivered", h1.Stats().BrokerDelivered, uint64(3))
+}
+
+// A client moves from one hub to another with its Last-Event-ID, and the
+// second hub had no subscriber for the topic until then.
+func TestHub_BrokerResumeOnAnotherHub(t *testing.T) {
+	bus := &memBus{}
+	h1 := newHub(t, core.WithBroker(bus.broker()))
+	h2 := newHub(t, core.WithBroker(bus.broker()))
+	a := connect(t, h1, core.Subscription{Topics: []string{"t"}})
+	for i := range 3 {
+		assert.NoError(t, h1.Publish(core.Event{Data: strconv.Itoa(i)}, "t"))
+	}
+	a.nextN(2)
+	last := a.dec.LastEventID()
+	a.close()
+	assert.NoError(t, h1.Publish(core.Event{Data: "3"}, "t"))
+
+	b := connect(t, h2, core.Subscription{Topics: []string{"t"}, LastEventID: last})
+	assert.NoError(t, h2.Publish(core.Event{Data: "4"}, "t"))
+	assert.Equal(t, "exactly the missed events, then live", b.nextN(3), []string{"2", "3", "4"})
+	assert.Equal(t, "hit", h2.Stats().ReplayHits, uint64(1))
+}
+
+func TestHub_BrokerPublishErrorIsReturned(t *testing.T) {
+	bus := &memBus{}
+	h := newHub(t, core.WithBroker(bus.broker()))
+	bus.mu.Lock()
+	bus.failed = true
+	bus.mu.Unlock()
+	err := h.Publish(core.Event{Data: "x"}, "t")
+	assert.True(t, "error: "+err.Error(), err != nil && err.Error() == "ssehub: publish through broker: engine down")
+	assert.Equal(t, "counted", h.Stats().BrokerErrors, uint64(1))
+}

@@ -1,0 +1,388 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxTopicLength is the longest topic name accepted, in bytes.
+const MaxTopicLength = 256
+
+// A Hub registers streams, fans published events out to them, keeps each
+// topic's recent history for Last-Event-ID replay, and sends heartbeats.
+//
+// All methods are safe for concurrent use. Publish never blocks on a client:
+// a stream that falls further behind than its topic's history is disconnected
+// and resumes with Last-Event-ID.
+//
+// Be sure to call Shutdown (or Close): it ends every stream and the hub's own
+// goroutine. Register it before your HTTP server's shutdown, because an SSE
+// stream never goes idle on its own (see the ginsse and fibersse packages).
+type Hub struct {
+	opt   options
+	epoch string // prefix of hub-assigned ids: ids from another hub or run never match
+
+	mu        sync.Mutex
+	seq       uint64 // last assigned sequence number
+	topics    map[string]*topic
+	all       *topic // the pseudo-topic every subscriber is on (PublishAll)
+	subs      map[*Subscriber]struct{}
+	perClient map[string]int
+	closed    bool
+
+	committed atomic.Uint64 // every frame with a seq up to this is in its rings
+	done      chan struct{} // closed by Shutdown
+	finished  chan struct{} // closed when Shutdown has ended every stream
+	streams   sync.WaitGroup
+	maint     sync.WaitGroup
+
+	stats counters
+}
+
+// A topic is a named ring plus the streams that read it.
+type topic struct {
+	name string
+	ring *ring
+	subs atomic.Pointer[[]*Subscriber] // copied on write under Hub.mu
+
+	idleAt int64 // when the last subscriber left, unix nanoseconds; guarded by Hub.mu
+
+	brokerReady chan struct{} // closed once the broker has filled the history
+	brokerErr   error
+}
+
+// NewHub returns a running hub. Options are checked here: a value that can
+// only be a mistake panics with a message saying which.
+func NewHub(opts ...Option) *Hub {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h := &Hub{
+		opt:       o,
+		epoch:     newEpoch(),
+		topics:    make(map[string]*topic),
+		subs:      make(map[*Subscriber]struct{}),
+		perClient: make(map[string]int),
+		done:      make(chan struct{}),
+		finished:  make(chan struct{}),
+	}
+	h.all = &topic{ring: newRing(o.historySize, 0)}
+	h.all.subs.Store(new([]*Subscriber))
+	if o.broker != nil {
+		if err := o.broker.Start(h.deliver); err != nil {
+			panic("ssehub/core: starting the broker: " + err.Error())
+		}
+	}
+	h.maint.Add(1)
+	go h.maintain()
+	return h
+}
+
+// newEpoch returns 8 random base-36 digits. Hub ids are epoch-seq, so an id
+// from another hub or an earlier run of this one is never taken for a current one.
+func newEpoch() string {
+	var b [8]byte
+	rand.Read(b[:])
+	s := strconv.FormatUint(binary.LittleEndian.Uint64(b[:])%2821109907456, 36) // 36^8
+	return strings.Repeat("0", 8-len(s)) + s
+}
+
+// ValidateTopic reports whether name may be used as a topic: 1 to
+// MaxTopicLength bytes, no control characters. The error wraps ErrInvalidTopic.
+func ValidateTopic(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty name", ErrInvalidTopic)
+	}
+	if len(name) > MaxTopicLength {
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidTopic, len(name), MaxTopicLength)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%w: %q contains control byte %#02x", ErrInvalidTopic, name, c)
+		}
+	}
+	return nil
+}
+
+// Publish sends e to every subscriber of the given topics, once each, and keeps
+// it in each topic's history. If e.ID is empty the hub assigns an id. It
+// returns ErrNoTopics, ErrClosed, an error from ValidateTopic or Event.Validate
+// (nothing is sent), or a broker's error. It never blocks on a client.
+func (h *Hub) Publish(e Event, topics ...string) error {
+	return h.PublishContext(context.Background(), e, topics...)
+}
+
+// PublishAll sends e to every subscriber of the hub, whatever its topics.
+func (h *Hub) PublishAll(e Event) error {
+	return h.publish(context.Background(), e, nil)
+}
+
+// PublishContext is Publish with a context that bounds the broker's work.
+// Without a broker it is Publish.
+func (h *Hub) PublishContext(ctx context.Context, e Event, topics ...string) error {
+	if len(topics) == 0 {
+		return ErrNoTopics
+	}
+	for _, t := range topics {
+		if err := ValidateTopic(t); err != nil {
+			return err
+		}
+	}
+	return h.publish(ctx, e, topics)
+}
+
+func (h *Hub) publish(ctx context.Context, e Event, topics []string) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if h.isClosed() {
+		return ErrClosed
+	}
+	h.stats.published.Add(1)
+	if b := h.opt.broker; b != nil {
+		ctx, cancel := context.WithTimeout(ctx, h.opt.brokerTimeout)
+		defer cancel()
+		id := e.ID
+		e.ID = ""
+		if err := b.Publish(ctx, Message{ID: id, Topics: topics, Event: e}); err != nil {
+			h.stats.brokerErrors.Add(1)
+			return fmt.Errorf("ssehub: publish through broker: %w", err)
+		}
+		return nil
+	}
+	if !h.append(e, topics, e.ID == "", true) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// idRoom is the space left before an encoded frame for "id: <epoch>-<seq>\n".
+const idRoom = 4 + 8 + 1 + 20 + 1
+
+// append encodes e once and adds it to the rings of topics (nil: every
+// subscriber), then wakes their streams. With assignID it writes a hub id.
+// It reports false if the hub is closed.
+func (h *Hub) append(e Event, topics []string, assignID, create bool) bool {
+	var buf []byte
+	if assignID {
+		buf = appendValidEvent(make([]byte, idRoom, idRoom+len(e.Data)+len(e.Type)+32), e)
+	} else {
+		buf = appendValidEvent(nil, e)
+	}
+	f := &frame{data: buf, at: time.Now().UnixNano()}
+	if !assignID {
+		f.id = e.ID
+	}
+
+	var stack [4]*topic
+	woken := stack[:0]
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return false
+	}
+	h.seq++
+	f.seq = h.seq
+	if assignID {
+		id := strconv.AppendUint(append(append([]byte("id: "), h.epoch...), '-'), f.seq, 10)
+		id = append(id, '\n')
+		f.data = buf[idRoom-len(id):]
+		copy(f.data, id)
+	}
+	if topics == nil {
+		h.all.ring.append(f, h.opt.historyBytes)
+		woken = append(woken, h.all)
+	} else {
+		for i, name := range topics {
+			if slicesContains(topics[:i], name) {
+				continue
+			}
+			t := h.topics[name]
+			if t == nil {
+				if !create {
+					continue
+				}
+				t = h.newTopicLocked(name)
+			}
+			t.ring.append(f, h.opt.historyBytes)
+			woken = append(woken, t)
+		}
+	}
+	h.committed.Store(f.seq)
+	h.mu.Unlock()
+
+	for _, t := range woken {
+		for _, s := range *t.subs.Load() {
+			s.notify()
+		}
+	}
+	return true
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// newTopicLocked creates a topic. Events published to the name before now are
+// unknown to it (the hub may have forgotten an earlier topic of that name), so
+// replay into it can only start from the current sequence number.
+func (h *Hub) newTopicLocked(name string) *topic {
+	t := &topic{name: name, ring: newRing(h.opt.historySize, h.seq), idleAt: time.Now().UnixNano()}
+	t.subs.Store(new([]*Subscriber))
+	h.topics[name] = t
+	return t
+}
+
+// deliver is the broker's entry point.
+func (h *Hub) deliver(m Message) {
+	e := m.Event
+	e.ID = m.ID
+	if e.Validate() != nil {
+		h.opt.logger.Warn("ssehub: broker delivered an invalid event; dropped", "id", m.ID)
+		return
+	}
+	topics := m.Topics
+	if len(topics) == 0 {
+		topics = nil
+	}
+	h.stats.brokerDelivered.Add(1)
+	h.append(e, topics, m.ID == "", false)
+}
+
+// Subscribers returns how many streams are on topic now.
+func (h *Hub) Subscribers(topic string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.topics[topic]; t != nil {
+		return len(*t.subs.Load())
+	}
+	return 0
+}
+
+func (h *Hub) isClosed() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Done returns a channel that is closed when Shutdown begins.
+func (h *Hub) Done() <-chan struct{} { return h.done }
+
+// Shutdown stops accepting streams and events, writes the shutdown event (see
+// WithShutdownEvent) to every stream, ends them all, waits for them and for the
+// hub's goroutines, and closes the broker. If ctx ends first, it cuts the
+// remaining streams off (their writes fail at once) and returns ctx.Err().
+// Later calls wait for the first to finish and return nil.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	first := !h.closed
+	h.closed = true
+	h.mu.Unlock()
+	if !first {
+		select {
+		case <-h.finished:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	close(h.done)
+	h.maint.Wait()
+
+	streamsDone := make(chan struct{})
+	go func() { // ends when the last stream does; cutOff below bounds that
+		h.streams.Wait()
+		close(streamsDone)
+	}()
+	var err error
+	select {
+	case <-streamsDone:
+	case <-ctx.Done():
+		err = ctx.Err()
+		h.mu.Lock()
+		for s := range h.subs {
+			s.cutOff()
+		}
+		h.mu.Unlock()
+		<-streamsDone
+	}
+	if b := h.opt.broker; b != nil {
+		if berr := b.Close(); berr != nil && err == nil {
+			err = fmt.Errorf("ssehub: closing broker: %w", berr)
+		}
+	}
+	close(h.finished)
+	return err
+}
+
+// Close is Shutdown without a deadline: every write has one already
+// (WithWriteTimeout), so it returns within that bound.
+func (h *Hub) Close() error { return h.Shutdown(context.Background()) }
+
+// maintain runs the shared heartbeat timer and forgets aged history.
+func (h *Hub) maintain() {
+	defer h.maint.Done()
+	tick := 5 * time.Second
+	if hb := h.opt.heartbeat; hb > 0 {
+		tick = min(max(hb/4, 10*time.Millisecond), tick)
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.done:
+			return
+		case now := <-t.C:
+			h.tick(now)
+		}
+	}
+}
+
+func (h *Hub) tick(now time.Time) {
+	cutoff := now.Add(-h.opt.historyAge).UnixNano()
+	idleSince := now.Add(-h.opt.heartbeat).UnixNano()
+	var forget []string
+	h.mu.Lock()
+	if h.opt.heartbeat > 0 {
+		for s := range h.subs {
+			if s.lastWrite.Load() <= idleSince {
+				s.heartbeatDue.Store(true)
+				s.wakeNow()
+			}
+		}
+	}
+	h.all.ring.pruneOlderThan(cutoff)
+	for name, t := range h.topics {
+		t.ring.pruneOlderThan(cutoff)
+		if len(*t.subs.Load()) == 0 && t.ring.newest() == nil && t.idleAt < cutoff {
+			delete(h.topics, name)
+			if t.brokerReady != nil {
+				forget = append(forget, name)
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, name := range forget {
+		h.opt.broker.Unsubscribe(name)
+	}
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

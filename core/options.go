@@ -1,0 +1,181 @@
+package core
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// An Option configures a Hub. Options are applied by NewHub, which panics on a
+// value that can only be a mistake (a negative duration or count).
+type Option func(*options)
+
+type options struct {
+	historySize    int
+	historyAge     time.Duration
+	historyBytes   int
+	heartbeat      time.Duration
+	writeTimeout   time.Duration
+	retry          time.Duration
+	maxSubscribers int
+	maxPerClient   int
+	maxTopics      int
+	directQueue    int
+	snapshot       func(*Subscriber) ([]Event, error)
+	onConnect      func(*Subscriber)
+	onDisconnect   func(*Subscriber, DisconnectReason)
+	shutdownEvent  *Event
+	logger         *slog.Logger
+	broker         Broker
+	brokerTimeout  time.Duration
+}
+
+func defaultOptions() options {
+	return options{
+		historySize:   4096,
+		historyAge:    5 * time.Minute,
+		historyBytes:  8 << 20,
+		heartbeat:     15 * time.Second,
+		writeTimeout:  10 * time.Second,
+		maxTopics:     32,
+		directQueue:   256,
+		logger:        slog.New(slog.DiscardHandler),
+		brokerTimeout: 5 * time.Second,
+	}
+}
+
+func mustPositive[T int | time.Duration](name string, v T) {
+	if v <= 0 {
+		panic(fmt.Sprintf("ssehub/core: %s must be positive, got %v", name, v))
+	}
+}
+
+func mustNonNegative[T int | time.Duration](name string, v T) {
+	if v < 0 {
+		panic(fmt.Sprintf("ssehub/core: %s must not be negative, got %v", name, v))
+	}
+}
+
+// WithHistory sets how many events each topic keeps, and for how long, for
+// Last-Event-ID replay. The same ring is the fan-out queue, so events is also
+// how far a subscriber may fall behind its topic before it is disconnected
+// (and resumes with Last-Event-ID). A topic with no subscribers is forgotten
+// once its newest event is older than maxAge.
+// Default: 4096 events, 5 minutes.
+func WithHistory(events int, maxAge time.Duration) Option {
+	mustPositive("WithHistory events", events)
+	mustPositive("WithHistory maxAge", maxAge)
+	return func(o *options) { o.historySize, o.historyAge = events, maxAge }
+}
+
+// WithHistoryBytes bounds the encoded bytes each topic keeps; the oldest events
+// are dropped first, but the newest is always kept.
+// Default: 8 MiB.
+func WithHistoryBytes(n int) Option {
+	mustPositive("WithHistoryBytes", n)
+	return func(o *options) { o.historyBytes = n }
+}
+
+// WithHeartbeat sets the idle time after which a stream gets a comment line.
+// Heartbeats keep proxies from closing idle streams, and on fasthttp they are
+// how a vanished client is noticed at all. Zero disables them (not advised).
+// Default: 15s.
+func WithHeartbeat(d time.Duration) Option {
+	mustNonNegative("WithHeartbeat", d)
+	return func(o *options) { o.heartbeat = d }
+}
+
+// WithWriteTimeout bounds each write to a client; a client that does not take
+// its bytes in time is disconnected (DisconnectWriteTimeout).
+// Default: 10s.
+func WithWriteTimeout(d time.Duration) Option {
+	mustPositive("WithWriteTimeout", d)
+	return func(o *options) { o.writeTimeout = d }
+}
+
+// WithRetry sends "retry:" with d at the start of every stream, telling the
+// client how long to wait before reconnecting. It is sent on every connect,
+// since not every client remembers it across reconnects.
+// Default: 0, none sent (browsers then wait about 3s).
+func WithRetry(d time.Duration) Option {
+	mustNonNegative("WithRetry", d)
+	if d%time.Millisecond != 0 {
+		panic(fmt.Sprintf("ssehub/core: WithRetry must be whole milliseconds, got %v", d))
+	}
+	return func(o *options) { o.retry = d }
+}
+
+// WithMaxSubscribers caps the streams the hub serves at once; Serve returns
+// ErrTooManySubscribers past it. Zero means no cap.
+// Default: 0.
+func WithMaxSubscribers(n int) Option {
+	mustNonNegative("WithMaxSubscribers", n)
+	return func(o *options) { o.maxSubscribers = n }
+}
+
+// WithMaxSubscribersPerClient caps the streams of one Subscription.ClientAddr;
+// Serve returns ErrTooManySubscribers past it. Zero means no cap. Behind a
+// proxy every client may share one address: set ClientAddr accordingly.
+// Default: 0.
+func WithMaxSubscribersPerClient(n int) Option {
+	mustNonNegative("WithMaxSubscribersPerClient", n)
+	return func(o *options) { o.maxPerClient = n }
+}
+
+// WithMaxTopicsPerSubscriber caps the topics one subscription may name;
+// Serve returns ErrTooManyTopics past it.
+// Default: 32.
+func WithMaxTopicsPerSubscriber(n int) Option {
+	mustPositive("WithMaxTopicsPerSubscriber", n)
+	return func(o *options) { o.maxTopics = n }
+}
+
+// WithSnapshot sets a hook that returns the events a new subscriber gets first:
+// the current state, before any live event. It runs on every connect, after
+// replayed events (if any) and before live ones, so state and updates never
+// cross. Snapshot events get no hub id: set Event.ID yourself if they need one.
+// An error or a panic ends that stream.
+func WithSnapshot(fn func(*Subscriber) ([]Event, error)) Option {
+	return func(o *options) { o.snapshot = fn }
+}
+
+// WithOnConnect sets a hook called when a stream starts, once the subscriber
+// is counted (Hub.Subscribers includes it). It runs on the stream's goroutine;
+// a panic ends that stream.
+func WithOnConnect(fn func(*Subscriber)) Option {
+	return func(o *options) { o.onConnect = fn }
+}
+
+// WithOnDisconnect sets a hook called when a stream has ended, once the
+// subscriber is no longer counted, with the reason. A panic is logged.
+func WithOnDisconnect(fn func(*Subscriber, DisconnectReason)) Option {
+	return func(o *options) { o.onDisconnect = fn }
+}
+
+// WithShutdownEvent sets an event written to every stream when the hub shuts
+// down, before the stream ends. It must be valid (NewHub panics otherwise).
+func WithShutdownEvent(e Event) Option {
+	if err := e.Validate(); err != nil {
+		panic("ssehub/core: WithShutdownEvent: " + err.Error())
+	}
+	return func(o *options) { o.shutdownEvent = &e }
+}
+
+// WithLogger sets where the hub logs disconnect reasons (Debug), hook panics
+// and broker trouble (Warn/Error).
+// Default: silent.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// WithBroker makes the hub share its events with other hubs through b: Publish
+// hands events to b, and the hub serves what b delivers. The hub starts b and
+// closes it on Shutdown.
+// Default: none; events stay in the process.
+func WithBroker(b Broker) Option {
+	return func(o *options) { o.broker = b }
+}

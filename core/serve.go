@@ -1,0 +1,311 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// A Stream is the transport of one SSE response: what an adapter hands to
+// Hub.Serve. Writes are buffered until Flush. Serve calls Write, Flush and
+// SetWriteDeadline from one goroutine; SetWriteDeadline may also be called
+// from another (at shutdown), so it must be safe for that.
+type Stream interface {
+	io.Writer
+	Flush() error
+	SetWriteDeadline(t time.Time) error
+}
+
+// maxBatch bounds the bytes written under one write deadline.
+const maxBatch = 256 << 10
+
+var heartbeat = []byte(": ping\n\n")
+
+// Serve streams events to w until the client leaves, ctx ends, the subscriber
+// is closed or the hub shuts down. It blocks for the life of the connection;
+// the adapter must have sent the response headers (Serve flushes at once, so
+// the client sees them before the first event).
+//
+// A stream starts with "retry:" (WithRetry), then the events it missed
+// (Last-Event-ID), then the snapshot (WithSnapshot), then live events, with
+// heartbeats whenever it is idle.
+//
+// Serve returns nil when the client left or ctx ended; ErrClosed when the hub
+// shut down; ErrLagged when the stream fell behind its history; the
+// subscription errors (ErrTooManySubscribers, ErrTooManyTopics,
+// ErrInvalidTopic, ErrNoTopics) before anything is written; otherwise the
+// write or hook error, wrapped.
+func (h *Hub) Serve(ctx context.Context, w Stream, sub Subscription) error {
+	s, err := h.subscribe(sub)
+	if err != nil {
+		return err
+	}
+	defer h.streams.Done()
+	s.stream.Store(&streamRef{w})
+
+	reason, err := s.run(ctx, w)
+
+	h.unsubscribe(s)
+	h.stats.disconnect(reason)
+	h.opt.logger.Debug("ssehub: stream ended", "reason", string(reason), "topics", s.sub.Topics, "err", err)
+	if fn := h.opt.onDisconnect; fn != nil {
+		func() {
+			defer h.recoverHook("OnDisconnect", nil)
+			fn(s, reason)
+		}()
+	}
+	return err
+}
+
+// errHook carries a hook's failure out of run.
+var errHook = errors.New("ssehub: hook failed")
+
+func (h *Hub) recoverHook(name string, err *error) {
+	if p := recover(); p != nil {
+		h.stats.hookPanics.Add(1)
+		h.opt.logger.Warn("ssehub: panic in "+name+" hook", "panic", p)
+		if err != nil {
+			*err = fmt.Errorf("%w: %s panicked: %v", errHook, name, p)
+		}
+	}
+}
+
+func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error) {
+	h := s.hub
+	if fn := h.opt.onConnect; fn != nil {
+		var err error
+		func() {
+			defer h.recoverHook("OnConnect", &err)
+			fn(s)
+		}()
+		if err != nil {
+			return DisconnectError, err
+		}
+	}
+
+	var b batch
+	b.begin(s, w)
+	if r := h.opt.retry; r > 0 {
+		b.write(strconv.AppendInt(append(b.scratch[:0], "retry: "...), int64(r/time.Millisecond), 10))
+		b.write([]byte("\n\n"))
+	}
+	if err := b.flush(); err != nil { // the headers go out now, whatever follows
+		return classify(err)
+	}
+	for s.replay == ReplayHit { // every missed event before the snapshot
+		more, err := s.drain(&b, s.start)
+		if err != nil {
+			return classify(err)
+		}
+		if !more {
+			break
+		}
+		if err := b.flush(); err != nil {
+			return classify(err)
+		}
+	}
+	if fn := h.opt.snapshot; fn != nil {
+		events, err := s.snapshot(fn)
+		if err != nil {
+			return DisconnectError, err
+		}
+		for _, e := range events {
+			b.write(appendValidEvent(b.scratch[:0], e))
+		}
+	}
+	if err := b.flush(); err != nil {
+		return classify(err)
+	}
+
+	for {
+		select {
+		case <-h.done:
+			return s.shutdown(&b)
+		case <-s.closed:
+			return DisconnectClosed, nil
+		case <-ctx.Done():
+			return DisconnectClientGone, nil
+		default:
+		}
+		if _, err := s.drain(&b, h.committed.Load()); err != nil {
+			return classify(err)
+		}
+		if b.n > 0 {
+			if err := b.flush(); err != nil {
+				return classify(err)
+			}
+			continue
+		}
+		// Park. Publishers wake only parked streams, so announce it, then
+		// look once more for what was published meanwhile.
+		s.waiting.Store(true)
+		if s.pending() {
+			s.waiting.Store(false)
+			continue
+		}
+		select {
+		case <-s.wake:
+		case <-h.done:
+			s.waiting.Store(false)
+			return s.shutdown(&b)
+		case <-s.closed:
+			return DisconnectClosed, nil
+		case <-ctx.Done():
+			return DisconnectClientGone, nil
+		}
+		s.waiting.Store(false)
+		if s.heartbeatDue.Swap(false) && !s.pending() && s.idleFor() >= h.opt.heartbeat/2 {
+			b.write(heartbeat)
+			h.stats.heartbeats.Add(1)
+			if err := b.flush(); err != nil {
+				return classify(err)
+			}
+		}
+	}
+}
+
+func (s *Subscriber) snapshot(fn func(*Subscriber) ([]Event, error)) (events []Event, err error) {
+	defer s.hub.recoverHook("Snapshot", &err)
+	events, err = fn(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Snapshot: %w", errHook, err)
+	}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: Snapshot: %w", errHook, err)
+		}
+	}
+	return events, nil
+}
+
+func (s *Subscriber) shutdown(b *batch) (DisconnectReason, error) {
+	if e := s.hub.opt.shutdownEvent; e != nil {
+		b.write(appendValidEvent(b.scratch[:0], *e))
+		b.flush()
+	}
+	return DisconnectShutdown, ErrClosed
+}
+
+// classify maps a failed write to a reason and Serve's result.
+func classify(err error) (DisconnectReason, error) {
+	switch {
+	case errors.Is(err, ErrLagged):
+		return DisconnectLagged, ErrLagged
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return DisconnectWriteTimeout, fmt.Errorf("ssehub: write: %w", err)
+	}
+	return DisconnectClientGone, nil // a failed write means the peer is gone
+}
+
+// pending reports whether a committed frame waits on any source.
+func (s *Subscriber) pending() bool {
+	upto := s.hub.committed.Load()
+	for i, r := range s.sources {
+		c := s.cursors[i]
+		if r.end.Load() > c {
+			e := r.at(c)
+			if e == nil || e.f.seq <= upto {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Subscriber) idleFor() time.Duration {
+	return time.Duration(time.Now().UnixNano() - s.lastWrite.Load())
+}
+
+// drain writes frames up to seq upto, merging the sources by seq and skipping
+// frames already written (an event published to two of the subscriber's
+// topics sits in both rings). It stops early, reporting more, when the batch
+// is full.
+func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
+	for i, r := range s.sources {
+		s.ends[i] = r.end.Load()
+	}
+	for b.n < maxBatch {
+		best, bestSeq := -1, uint64(0)
+		for i, r := range s.sources {
+			c := s.cursors[i]
+			if c >= s.ends[i] {
+				continue
+			}
+			e := r.at(c)
+			if e == nil {
+				return false, ErrLagged
+			}
+			if e.f.seq > upto {
+				s.ends[i] = c // not committed yet: next round
+				continue
+			}
+			if best < 0 || e.f.seq < bestSeq {
+				best, bestSeq = i, e.f.seq
+			}
+		}
+		if best < 0 {
+			return false, nil
+		}
+		e := s.sources[best].at(s.cursors[best])
+		if e == nil {
+			return false, ErrLagged
+		}
+		s.cursors[best]++
+		if e.f.seq <= s.lastSeq {
+			continue
+		}
+		s.lastSeq = e.f.seq
+		b.write(e.f.data)
+		b.frames++
+	}
+	return true, nil
+}
+
+// A batch is what one round writes under one deadline before one flush.
+type batch struct {
+	s       *Subscriber
+	w       Stream
+	n       int // bytes since the last flush
+	frames  int
+	err     error
+	armed   bool
+	scratch []byte
+}
+
+func (b *batch) begin(s *Subscriber, w Stream) {
+	b.s, b.w = s, w
+	b.scratch = make([]byte, 0, 256)
+}
+
+func (b *batch) write(p []byte) {
+	if b.err != nil {
+		return
+	}
+	if !b.armed {
+		b.w.SetWriteDeadline(time.Now().Add(b.s.hub.opt.writeTimeout))
+		b.armed = true
+	}
+	n, err := b.w.Write(p)
+	b.n += n
+	b.err = err
+}
+
+func (b *batch) flush() error {
+	if !b.armed {
+		b.w.SetWriteDeadline(time.Now().Add(b.s.hub.opt.writeTimeout))
+	}
+	err := b.err
+	if err == nil {
+		err = b.w.Flush()
+	}
+	h := b.s.hub
+	h.stats.bytes.Add(uint64(b.n))
+	h.stats.frames.Add(uint64(b.frames))
+	b.s.lastWrite.Store(time.Now().UnixNano())
+	b.n, b.frames, b.armed, b.err = 0, 0, false, nil
+	return err
+}

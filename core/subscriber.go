@@ -1,0 +1,412 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Subscription says what a new stream wants. Adapters build it from the
+// request; the app's code decides its Topics.
+type Subscription struct {
+	// Topics the stream receives. At least one; see ValidateTopic and
+	// WithMaxTopicsPerSubscriber. Duplicates are ignored.
+	Topics []string
+	// LastEventID is the client's Last-Event-ID, if any: the stream resumes
+	// after that event when the hub still holds what followed it.
+	LastEventID string
+	// ClientAddr identifies the client for WithMaxSubscribersPerClient,
+	// typically its IP address. Empty means no per-client cap applies.
+	ClientAddr string
+	// Meta is the app's own value (a user id, say), given back by Subscriber.Meta.
+	Meta any
+}
+
+// ReplayResult says what the hub made of a subscription's LastEventID.
+type ReplayResult int
+
+const (
+	// ReplayNone: the client sent no Last-Event-ID; a fresh connect.
+	ReplayNone ReplayResult = iota
+	// ReplayHit: the stream gets exactly the events it missed, then live ones.
+	ReplayHit
+	// ReplayMiss: the id is unknown, malformed, from another hub or run, or
+	// older than the history; the stream starts with live events. The app may
+	// want to send a full state (see WithSnapshot).
+	ReplayMiss
+)
+
+func (r ReplayResult) String() string {
+	switch r {
+	case ReplayHit:
+		return "hit"
+	case ReplayMiss:
+		return "miss"
+	}
+	return "none"
+}
+
+// DisconnectReason says why a stream ended.
+type DisconnectReason string
+
+const (
+	// DisconnectClientGone: the client closed the connection or the request's context ended.
+	DisconnectClientGone DisconnectReason = "client_gone"
+	// DisconnectLagged: the stream fell behind its topic's history (ErrLagged).
+	DisconnectLagged DisconnectReason = "lagged"
+	// DisconnectWriteTimeout: the client did not take its bytes within WithWriteTimeout.
+	DisconnectWriteTimeout DisconnectReason = "write_timeout"
+	// DisconnectShutdown: the hub shut down.
+	DisconnectShutdown DisconnectReason = "shutdown"
+	// DisconnectClosed: the app called Subscriber.Close.
+	DisconnectClosed DisconnectReason = "closed"
+	// DisconnectError: a hook failed or panicked, or a write failed otherwise.
+	DisconnectError DisconnectReason = "error"
+)
+
+// A Subscriber is one stream on the hub, as hooks see it. Its methods are safe
+// for concurrent use and remain callable after the stream has ended (Send then
+// returns ErrClosed).
+type Subscriber struct {
+	hub    *Hub
+	sub    Subscription
+	replay ReplayResult
+
+	// Read by the stream; set at subscribe.
+	topics  []*topic
+	sources []*ring // topics' rings, the hub's all-ring, and direct
+	cursors []uint64
+	ends    []uint64 // scratch for drain
+	direct  *ring    // events sent to this subscriber alone
+	lastSeq uint64   // newest seq written (or skipped by replay)
+	start   uint64   // committed seq at subscribe: replay ends here
+
+	waiting      atomic.Bool // parked: publishers must wake it
+	wake         chan struct{}
+	heartbeatDue atomic.Bool
+	lastWrite    atomic.Int64 // unix nanoseconds
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	stream    atomic.Pointer[streamRef] // for cutting off a stuck write at shutdown
+}
+
+type streamRef struct{ w Stream }
+
+// Hub returns the hub the subscriber is on.
+func (s *Subscriber) Hub() *Hub { return s.hub }
+
+// Topics returns the subscriber's topics, without duplicates. Do not modify it.
+func (s *Subscriber) Topics() []string { return s.sub.Topics }
+
+// LastEventID returns the Last-Event-ID the client sent, if any.
+func (s *Subscriber) LastEventID() string { return s.sub.LastEventID }
+
+// Replay says what became of LastEventID.
+func (s *Subscriber) Replay() ReplayResult { return s.replay }
+
+// ClientAddr returns Subscription.ClientAddr.
+func (s *Subscriber) ClientAddr() string { return s.sub.ClientAddr }
+
+// Meta returns Subscription.Meta.
+func (s *Subscriber) Meta() any { return s.sub.Meta }
+
+// Close ends the stream (DisconnectClosed). It does not wait for it to end.
+func (s *Subscriber) Close() { s.end() }
+
+// Send sends e to this subscriber alone, after whatever it was sent before.
+// Such events are not kept for replay, and get no hub id (set e.ID if needed).
+// It returns ErrClosed once the stream has ended, or a validation error. A
+// stream that lets more than 256 of them pile up is disconnected (lagged).
+func (s *Subscriber) Send(e Event) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	select {
+	case <-s.closed:
+		return fmt.Errorf("%w: subscriber gone", ErrClosed)
+	default:
+	}
+	h := s.hub
+	f := &frame{data: appendValidEvent(nil, e), id: e.ID, at: time.Now().UnixNano()}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	h.seq++
+	f.seq = h.seq
+	s.direct.append(f, 1<<62)
+	h.committed.Store(f.seq)
+	h.mu.Unlock()
+	s.notify()
+	return nil
+}
+
+// notify wakes the stream if it is parked. Publishers call it for every
+// subscriber of a topic, so it costs one atomic operation when the stream is busy.
+func (s *Subscriber) notify() {
+	if s.waiting.Load() && s.waiting.CompareAndSwap(true, false) {
+		s.wakeNow()
+	}
+}
+
+func (s *Subscriber) wakeNow() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Subscriber) end() {
+	s.closeOnce.Do(func() { close(s.closed) })
+}
+
+// cutOff makes a stuck write fail at once.
+func (s *Subscriber) cutOff() {
+	s.end()
+	if r := s.stream.Load(); r != nil {
+		r.w.SetWriteDeadline(time.Unix(1, 0))
+	}
+}
+
+// subscribe validates sub, resolves its Last-Event-ID and registers the stream.
+func (h *Hub) subscribe(sub Subscription) (*Subscriber, error) {
+	topics, err := h.checkTopics(sub.Topics)
+	if err != nil {
+		h.stats.rejected.Add(1)
+		return nil, err
+	}
+	sub.Topics = topics
+	if h.opt.broker != nil {
+		if err := h.brokerSubscribe(topics); err != nil {
+			h.stats.rejected.Add(1)
+			return nil, err
+		}
+	}
+	s := &Subscriber{
+		hub:    h,
+		sub:    sub,
+		wake:   make(chan struct{}, 1),
+		closed: make(chan struct{}),
+		direct: newRing(256, 0),
+	}
+	lastID := strings.TrimSpace(sub.LastEventID)
+	if len(lastID) > MaxIDLength { // resolves to a miss; keep only a bounded copy
+		s.sub.LastEventID = strings.Clone(lastID[:MaxIDLength])
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if h.opt.maxSubscribers > 0 && len(h.subs) >= h.opt.maxSubscribers {
+		h.stats.rejected.Add(1)
+		return nil, fmt.Errorf("%w: the hub serves %d already", ErrTooManySubscribers, len(h.subs))
+	}
+	if h.opt.maxPerClient > 0 && sub.ClientAddr != "" && h.perClient[sub.ClientAddr] >= h.opt.maxPerClient {
+		h.stats.rejected.Add(1)
+		return nil, fmt.Errorf("%w: %d from this client already", ErrTooManySubscribers, h.opt.maxPerClient)
+	}
+	s.topics = make([]*topic, len(topics))
+	for i, name := range topics {
+		t := h.topics[name]
+		if t == nil {
+			t = h.newTopicLocked(name)
+		}
+		s.topics[i] = t
+	}
+	s.sources = make([]*ring, 0, len(topics)+2)
+	for _, t := range s.topics {
+		s.sources = append(s.sources, t.ring)
+	}
+	s.sources = append(s.sources, h.all.ring, s.direct)
+	s.cursors = make([]uint64, len(s.sources))
+	s.ends = make([]uint64, len(s.sources))
+
+	s.start = h.seq
+	s.replay = ReplayNone
+	if lastID != "" {
+		s.replay = ReplayMiss
+		if seq, ok := h.resolveLocked(lastID, s.sources); ok && h.replayableLocked(seq, s.sources) {
+			s.replay = ReplayHit
+			s.lastSeq = seq
+			for i, r := range s.sources {
+				s.cursors[i] = r.after(seq)
+			}
+		}
+	}
+	if s.replay != ReplayHit {
+		s.lastSeq = h.seq
+		for i, r := range s.sources {
+			s.cursors[i] = r.end.Load()
+		}
+	}
+	switch s.replay {
+	case ReplayHit:
+		h.stats.replayHits.Add(1)
+	case ReplayMiss:
+		h.stats.replayMisses.Add(1)
+	}
+
+	for _, t := range append(s.topics, h.all) {
+		old := *t.subs.Load()
+		list := make([]*Subscriber, len(old), len(old)+1)
+		copy(list, old)
+		list = append(list, s)
+		t.subs.Store(&list)
+	}
+	h.subs[s] = struct{}{}
+	if sub.ClientAddr != "" {
+		h.perClient[sub.ClientAddr]++
+	}
+	s.lastWrite.Store(time.Now().UnixNano())
+	h.streams.Add(1)
+	h.stats.connects.Add(1)
+	return s, nil
+}
+
+func (h *Hub) unsubscribe(s *Subscriber) {
+	s.end()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now().UnixNano()
+	for _, t := range append(s.topics, h.all) {
+		old := *t.subs.Load()
+		list := make([]*Subscriber, 0, len(old))
+		for _, o := range old {
+			if o != s {
+				list = append(list, o)
+			}
+		}
+		t.subs.Store(&list)
+		if len(list) == 0 {
+			t.idleAt = now
+		}
+	}
+	delete(h.subs, s)
+	if a := s.sub.ClientAddr; a != "" {
+		if h.perClient[a]--; h.perClient[a] <= 0 {
+			delete(h.perClient, a)
+		}
+	}
+}
+
+func (h *Hub) checkTopics(topics []string) ([]string, error) {
+	if len(topics) == 0 {
+		return nil, ErrNoTopics
+	}
+	if len(topics) > h.opt.maxTopics {
+		return nil, fmt.Errorf("%w: %d, at most %d", ErrTooManyTopics, len(topics), h.opt.maxTopics)
+	}
+	out := make([]string, 0, len(topics))
+	for _, t := range topics {
+		if err := ValidateTopic(t); err != nil {
+			return nil, err
+		}
+		if !slicesContains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// resolveLocked turns a Last-Event-ID into a sequence number: a hub id of this
+// hub directly, any other id by finding it in the subscriber's history.
+func (h *Hub) resolveLocked(id string, sources []*ring) (uint64, bool) {
+	if len(id) > MaxIDLength {
+		return 0, false
+	}
+	if rest, ok := strings.CutPrefix(id, h.epoch); ok && len(rest) > 1 && rest[0] == '-' {
+		seq, err := parseSeq(rest[1:])
+		if err != nil || seq > h.seq {
+			return 0, false // garbage, or from the future
+		}
+		return seq, true
+	}
+	var best uint64
+	var found bool
+	for _, r := range sources {
+		if seq, ok := r.findID(id); ok && (!found || seq > best) {
+			best, found = seq, true
+		}
+	}
+	return best, found
+}
+
+func parseSeq(s string) (uint64, error) {
+	if len(s) == 0 || len(s) > 20 || s[0] == '0' && len(s) > 1 {
+		return 0, fmt.Errorf("bad sequence %q", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("bad sequence %q", s)
+		}
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		d := uint64(s[i] - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, fmt.Errorf("sequence %q overflows", s)
+		}
+		n = n*10 + d
+	}
+	return n, nil
+}
+
+// replayableLocked reports whether every event after seq on the sources is
+// still held. The direct ring is the subscriber's own and new, so it is skipped.
+func (h *Hub) replayableLocked(seq uint64, sources []*ring) bool {
+	for _, r := range sources[:len(sources)-1] {
+		if r.dropped > seq {
+			return false
+		}
+	}
+	return true
+}
+
+// brokerSubscribe makes sure the broker fills and feeds every topic.
+func (h *Hub) brokerSubscribe(topics []string) error {
+	for _, name := range topics {
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			return ErrClosed
+		}
+		t := h.topics[name]
+		if t == nil {
+			t = h.newTopicLocked(name)
+		}
+		ready, first := t.brokerReady, t.brokerReady == nil
+		if first {
+			ready = make(chan struct{})
+			t.brokerReady = ready
+		}
+		h.mu.Unlock()
+		if first {
+			ctx, cancel := contextWithTimeout(h.opt.brokerTimeout)
+			err := h.opt.broker.Subscribe(ctx, name, h.opt.historySize)
+			cancel()
+			h.mu.Lock()
+			t.brokerErr = err
+			if err != nil {
+				t.brokerReady = nil // the next subscriber tries again
+				h.stats.brokerErrors.Add(1)
+			}
+			h.mu.Unlock()
+			close(ready)
+		} else {
+			<-ready
+		}
+		h.mu.Lock()
+		err := t.brokerErr
+		h.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("ssehub: subscribe to %q through broker: %w", name, err)
+		}
+	}
+	return nil
+}
