@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,6 +282,9 @@ func (h *Hub) isClosed() bool {
 	}
 }
 
+// Logger returns the hub's logger (see WithLogger), for adapters.
+func (h *Hub) Logger() *slog.Logger { return h.opt.logger }
+
 // Done returns a channel that is closed when Shutdown begins.
 func (h *Hub) Done() <-chan struct{} { return h.done }
 
@@ -304,6 +308,17 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	close(h.done)
 	h.maint.Wait()
+	h.mu.Lock()
+	var unserved []*Subscriber
+	for s := range h.subs {
+		if s.state.Load() == stateSubscribed {
+			unserved = append(unserved, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range unserved { // subscribed, never served: nothing to wait for
+		s.Close()
+	}
 
 	streamsDone := make(chan struct{})
 	go func() { // ends when the last stream does; cutOff below bounds that

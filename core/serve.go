@@ -25,32 +25,38 @@ const maxBatch = 256 << 10
 
 var heartbeat = []byte(": ping\n\n")
 
+// Serve subscribes and streams: Subscribe, then Subscriber.Serve. Adapters
+// that must answer a refused subscription with an HTTP status call the two
+// separately, setting the status in between.
+func (h *Hub) Serve(ctx context.Context, w Stream, sub Subscription) error {
+	s, err := h.Subscribe(sub)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, w)
+}
+
 // Serve streams events to w until the client leaves, ctx ends, the subscriber
-// is closed or the hub shuts down. It blocks for the life of the connection;
-// the adapter must have sent the response headers (Serve flushes at once, so
-// the client sees them before the first event).
+// is closed or the hub shuts down. It blocks for the life of the connection.
+// The adapter must have set the response headers; Serve flushes at once, so
+// the client sees them before the first event.
 //
 // A stream starts with "retry:" (WithRetry), then the events it missed
 // (Last-Event-ID), then the snapshot (WithSnapshot), then live events, with
 // heartbeats whenever it is idle.
 //
 // Serve returns nil when the client left or ctx ended; ErrClosed when the hub
-// shut down; ErrLagged when the stream fell behind its history; the
-// subscription errors (ErrTooManySubscribers, ErrTooManyTopics,
-// ErrInvalidTopic, ErrNoTopics) before anything is written; otherwise the
-// write or hook error, wrapped.
-func (h *Hub) Serve(ctx context.Context, w Stream, sub Subscription) error {
-	s, err := h.subscribe(sub)
-	if err != nil {
-		return err
+// shut down or the subscriber was already served or closed; ErrLagged when the
+// stream fell behind its history; otherwise the write or hook error, wrapped.
+func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
+	if !s.state.CompareAndSwap(stateSubscribed, stateServing) {
+		return fmt.Errorf("%w: subscriber already served or closed", ErrClosed)
 	}
-	defer h.streams.Done()
+	h := s.hub
 	s.stream.Store(&streamRef{w})
-
 	reason, err := s.run(ctx, w)
-
-	h.unsubscribe(s)
-	h.stats.disconnect(reason)
+	s.stream.Store(nil)
+	h.finish(s, reason)
 	h.opt.logger.Debug("ssehub: stream ended", "reason", string(reason), "topics", s.sub.Topics, "err", err)
 	if fn := h.opt.onDisconnect; fn != nil {
 		func() {
@@ -59,6 +65,14 @@ func (h *Hub) Serve(ctx context.Context, w Stream, sub Subscription) error {
 		}()
 	}
 	return err
+}
+
+// finish removes an ended stream from the hub.
+func (h *Hub) finish(s *Subscriber, reason DisconnectReason) {
+	s.state.Store(stateDone)
+	h.unsubscribe(s)
+	h.stats.disconnect(reason)
+	h.streams.Done()
 }
 
 // errHook carries a hook's failure out of run.

@@ -88,12 +88,19 @@ type Subscriber struct {
 	heartbeatDue atomic.Bool
 	lastWrite    atomic.Int64 // unix nanoseconds
 
+	state     atomic.Int32 // stateSubscribed, then stateServing, then stateDone
 	closeOnce sync.Once
 	closed    chan struct{}
 	stream    atomic.Pointer[streamRef] // for cutting off a stuck write at shutdown
 }
 
 type streamRef struct{ w Stream }
+
+const (
+	stateSubscribed int32 = iota
+	stateServing
+	stateDone
+)
 
 // Hub returns the hub the subscriber is on.
 func (s *Subscriber) Hub() *Hub { return s.hub }
@@ -114,7 +121,13 @@ func (s *Subscriber) ClientAddr() string { return s.sub.ClientAddr }
 func (s *Subscriber) Meta() any { return s.sub.Meta }
 
 // Close ends the stream (DisconnectClosed). It does not wait for it to end.
-func (s *Subscriber) Close() { s.end() }
+// Called before Serve, it removes the subscriber from the hub at once.
+func (s *Subscriber) Close() {
+	s.end()
+	if s.state.CompareAndSwap(stateSubscribed, stateDone) {
+		s.hub.finish(s, DisconnectClosed)
+	}
+}
 
 // Send sends e to this subscriber alone, after whatever it was sent before.
 // Such events are not kept for replay, and get no hub id (set e.ID if needed).
@@ -172,8 +185,13 @@ func (s *Subscriber) cutOff() {
 	}
 }
 
-// subscribe validates sub, resolves its Last-Event-ID and registers the stream.
-func (h *Hub) subscribe(sub Subscription) (*Subscriber, error) {
+// Subscribe validates sub, resolves its Last-Event-ID and registers the
+// subscriber, which counts from now on (limits, Subscribers, Stats). The
+// caller must then call Serve, or Close if it cannot.
+//
+// It returns ErrClosed, ErrTooManySubscribers, ErrTooManyTopics,
+// ErrInvalidTopic, ErrNoTopics, or a broker's error.
+func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
 	topics, err := h.checkTopics(sub.Topics)
 	if err != nil {
 		h.stats.rejected.Add(1)

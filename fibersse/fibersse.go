@@ -1,0 +1,134 @@
+package fibersse
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ssehub/ssehub/core"
+)
+
+// New returns middleware that serves a request as an event stream on hub when
+// its Accept header asks for text/event-stream (core.AcceptsEventStream), and
+// otherwise passes it to the next handler. So one route can answer fetch with
+// JSON and EventSource with live events:
+//
+//	app.Get("/visitors", fibersse.New(hub), visitorsJSON)
+func New(hub *core.Hub, config ...Config) fiber.Handler {
+	cfg := configDefault(config)
+	return func(c *fiber.Ctx) error {
+		if (cfg.Next != nil && cfg.Next(c)) || !core.AcceptsEventStream(c.Get(fiber.HeaderAccept)) {
+			return c.Next()
+		}
+		return serve(c, hub, cfg)
+	}
+}
+
+// Handler returns a handler that serves every request as an event stream,
+// whatever its Accept header, for routes that only stream.
+func Handler(hub *core.Hub, config ...Config) fiber.Handler {
+	cfg := configDefault(config)
+	return func(c *fiber.Ctx) error {
+		if cfg.Next != nil && cfg.Next(c) {
+			return c.Next()
+		}
+		return serve(c, hub, cfg)
+	}
+}
+
+// serve subscribes while the request is ours, then hands the stream to
+// fasthttp's body stream writer, which runs after the handler returns: by
+// then c is recycled, so everything the stream needs is copied out first.
+func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
+	topics, err := core.CallTopicsFunc(hub, cfg.Topics, c)
+	var sub *core.Subscriber
+	if err == nil {
+		for i, t := range topics {
+			topics[i] = strings.Clone(t)
+		}
+		lastID := c.Get("Last-Event-ID")
+		if lastID == "" {
+			lastID = c.Query("lastEventId") // for clients that cannot set headers
+		}
+		sub, err = hub.Subscribe(core.Subscription{
+			Topics:      topics,
+			LastEventID: strings.Clone(lastID),
+			ClientAddr:  strings.Clone(cfg.ClientAddr(c)),
+			Meta:        cfg.Meta(c),
+		})
+	}
+	if err != nil {
+		status, body := core.HTTPStatus(err)
+		if status == fiber.StatusServiceUnavailable {
+			c.Set(fiber.HeaderRetryAfter, core.RetryAfterSeconds)
+		}
+		return c.Status(status).SendString("ssehub: " + body + "\n")
+	}
+
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	c.Set(fiber.HeaderConnection, "keep-alive")
+	rc := c.Context()
+	rc.Response.ImmediateHeaderFlush = true // headers out before the first event
+	conn := rc.Conn()
+	ctx := serverContext{done: rc.Done()} // closed by app.Shutdown
+	rc.SetBodyStreamWriter(func(w *bufio.Writer) {
+		sub.Serve(ctx, &stream{Writer: w, conn: conn})
+	})
+	return nil
+}
+
+// stream is the core.Stream of one response: fasthttp's writer, and the
+// connection for deadlines. fasthttp copies the bytes to the connection on
+// another goroutine, so a write that times out there shows up here as a
+// closed pipe; stream reports it as the deadline it was.
+type stream struct {
+	*bufio.Writer
+	conn     net.Conn
+	deadline time.Time
+}
+
+func (s *stream) SetWriteDeadline(t time.Time) error {
+	s.deadline = t
+	return s.conn.SetWriteDeadline(t)
+}
+
+func (s *stream) Write(p []byte) (int, error) {
+	n, err := s.Writer.Write(p)
+	return n, s.explain(err)
+}
+
+func (s *stream) Flush() error { return s.explain(s.Writer.Flush()) }
+
+func (s *stream) explain(err error) error {
+	if err != nil && !s.deadline.IsZero() && time.Now().After(s.deadline) {
+		return fmt.Errorf("%w: %w", os.ErrDeadlineExceeded, err)
+	}
+	return err
+}
+
+// serverContext is a context.Context that ends when the fasthttp server
+// shuts down: RequestCtx.Done is the server's, not the request's, and the
+// only piece of it that outlives the handler.
+type serverContext struct{ done <-chan struct{} }
+
+func (c serverContext) Done() <-chan struct{} { return c.done }
+
+func (c serverContext) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+
+func (c serverContext) Value(any) any { return nil }
+
+func (c serverContext) Deadline() (time.Time, bool) { return time.Time{}, false }

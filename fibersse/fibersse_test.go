@@ -1,0 +1,96 @@
+package fibersse_test
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/fibersse"
+	"github.com/ssehub/ssehub/internal/ssetest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// fasthttp's own: a date ticker that never stops, and worker-pool
+		// cleaners that sleep out their interval after the server stops.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+	)
+}
+
+// newApp builds the routes of ssetest.Target on a fiber app.
+func newApp(hub *core.Hub) *fiber.App {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	news := fibersse.Config{Topics: fibersse.Topics("news")}
+	app.Get("/live", fibersse.New(hub, news), func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"snapshot": true}) })
+	app.Get("/only", fibersse.Handler(hub, news))
+	auth := func(c *fiber.Ctx) error {
+		c.Locals("user", c.Get("X-User"))
+		return c.Next()
+	}
+	app.Get("/users/:user/events", auth, fibersse.Handler(hub, fibersse.Config{
+		Topics: func(c *fiber.Ctx) ([]string, error) {
+			if c.Locals("user") != c.Params("user") {
+				return nil, core.Reject(fiber.StatusForbidden, "not yours")
+			}
+			return []string{"user:" + c.Params("user")}, nil
+		},
+	}))
+	app.Get("/panic", fibersse.Handler(hub, fibersse.Config{
+		Topics: func(*fiber.Ctx) ([]string, error) { panic("app bug") },
+	}))
+	app.Get("/many", fibersse.Handler(hub, fibersse.Config{
+		Topics: func(*fiber.Ctx) ([]string, error) {
+			var ts []string
+			for i := range 100 {
+				ts = append(ts, strconv.Itoa(i))
+			}
+			return ts, nil
+		},
+	}))
+	return app
+}
+
+// listen serves app on 127.0.0.1 and returns its URL.
+func listen(t *testing.T, app *fiber.App) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		app.Listener(ln)
+	}()
+	t.Cleanup(func() {
+		app.ShutdownWithTimeout(10 * time.Second)
+		<-served
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func newTarget(t *testing.T, opts ...core.Option) *ssetest.Target {
+	hub := core.NewHub(opts...)
+	app := newApp(hub)
+	url := listen(t, app)
+	shutdown := func(ctx context.Context) error {
+		if err := hub.Shutdown(ctx); err != nil { // the documented order: hub first
+			return err
+		}
+		return app.ShutdownWithContext(ctx)
+	}
+	t.Cleanup(func() { hub.Close() })
+	// fasthttp notices a vanished client only when a write fails. The first
+	// heartbeat after the client left is accepted by the kernel and draws a
+	// reset; the second fails on fasthttp's goroutine, which closes the pipe;
+	// the third fails in Serve. The suite sets 100ms heartbeats: about 350ms,
+	// bounded here with room for a busy machine.
+	return &ssetest.Target{URL: url, Hub: hub, Shutdown: shutdown, GoneBound: 800 * time.Millisecond}
+}
+
+func TestSuite(t *testing.T) { ssetest.Run(t, newTarget) }

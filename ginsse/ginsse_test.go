@@ -1,0 +1,73 @@
+package ginsse_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/ginsse"
+	"github.com/ssehub/ssehub/internal/ssetest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	goleak.VerifyTestMain(m)
+}
+
+// newApp builds the routes of ssetest.Target on a gin engine.
+func newApp(hub *core.Hub) *gin.Engine {
+	r := gin.New()
+	r.Use(gin.Recovery())
+	news := ginsse.Config{Topics: ginsse.Topics("news")}
+	r.GET("/live", ginsse.New(hub, news), func(c *gin.Context) { c.JSON(200, gin.H{"snapshot": true}) })
+	r.GET("/only", ginsse.Handler(hub, news))
+	auth := func(c *gin.Context) { c.Set("user", c.GetHeader("X-User")) }
+	r.GET("/users/:user/events", auth, ginsse.Handler(hub, ginsse.Config{
+		Topics: func(c *gin.Context) ([]string, error) {
+			if c.GetString("user") != c.Param("user") {
+				return nil, core.Reject(http.StatusForbidden, "not yours")
+			}
+			return []string{"user:" + c.Param("user")}, nil
+		},
+	}))
+	r.GET("/panic", ginsse.Handler(hub, ginsse.Config{
+		Topics: func(*gin.Context) ([]string, error) { panic("app bug") },
+	}))
+	r.GET("/many", ginsse.Handler(hub, ginsse.Config{
+		Topics: func(*gin.Context) ([]string, error) {
+			var ts []string
+			for i := range 100 {
+				ts = append(ts, strconv.Itoa(i))
+			}
+			return ts, nil
+		},
+	}))
+	return r
+}
+
+func newTarget(t *testing.T, opts ...core.Option) *ssetest.Target {
+	hub := core.NewHub(opts...)
+	srv := httptest.NewUnstartedServer(newApp(hub))
+	srv.Config.RegisterOnShutdown(func() { hub.Close() }) // the documented wiring
+	srv.Start()
+	shutdown := func(ctx context.Context) error {
+		err := srv.Config.Shutdown(ctx)
+		srv.Close()
+		hub.Close()
+		return err
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdown(ctx)
+	})
+	return &ssetest.Target{URL: srv.URL, Hub: hub, Shutdown: shutdown, GoneBound: 500 * time.Millisecond}
+}
+
+func TestSuite(t *testing.T) { ssetest.Run(t, newTarget) }
