@@ -39,8 +39,25 @@ func Open(t testing.TB, url string, header ...string) *Client {
 	return c
 }
 
+// H2Stream is a Client; the name reads better where the protocol matters.
+type H2Stream = Client
+
+// OpenWith is Open with a given http.Client (an HTTP/2 one, say).
+func OpenWith(t testing.TB, hc *http.Client, url string, header ...string) *Client {
+	t.Helper()
+	c, err := tryOpen(t, hc, url, header...)
+	if err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	return c
+}
+
 // TryOpen is Open returning the error.
 func TryOpen(t testing.TB, url string, header ...string) (*Client, error) {
+	return tryOpen(t, http.DefaultClient, url, header...)
+}
+
+func tryOpen(t testing.TB, hc *http.Client, url string, header ...string) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	req.Header.Set("Accept", "text/event-stream")
@@ -56,7 +73,7 @@ func TryOpen(t testing.TB, url string, header ...string) (*Client, error) {
 		}
 	})
 	defer timer.Stop()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	close(headersIn)
 	if err != nil {
 		cancel()

@@ -52,6 +52,7 @@ func Run(t *testing.T, newTarget NewTarget) {
 		{"SubscriberLimit", testSubscriberLimit},
 		{"Shutdown", testShutdown},
 		{"ManyShortConnections", testManyShortConnections},
+		{"StuckClient", testStuckClient},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,45 @@
+// Package fibersse serves Server-Sent Events from a fiber v2 app through a
+// core.Hub. It is transport only: the hub does encoding, fan-out, replay,
+// heartbeats and shutdown.
+//
+// # Example
+//
+//	hub := core.NewHub()
+//	app := fiber.New()
+//	// One URL: JSON for fetch, a live stream for EventSource.
+//	app.Get("/prices", fibersse.New(hub, fibersse.Config{Topics: fibersse.Topics("prices")}), pricesJSON)
+//	go app.Listen(":8080")
+//	hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
+//
+//	// On shutdown: the hub first, then the app.
+//	hub.Close()
+//	app.Shutdown()
+//
+// # Streams
+//
+// fasthttp streams a body through SetBodyStreamWriter, whose callback runs
+// after the handler has returned and the *fiber.Ctx has been recycled. So
+// the handler subscribes (the topic function, Meta and ClientAddr run there,
+// with the request at hand; their strings are copied) and the callback only
+// writes. Refused subscriptions get 503 with Retry-After, 400, or the topic
+// function's status (403 by default) before any stream starts.
+//
+// Each write has a deadline on the connection, so a client that stops reading
+// is cut off within the hub's write timeout; the deadline also overrides
+// fiber's WriteTimeout, which would otherwise end every stream after it.
+//
+// fasthttp gives no signal when a client leaves: the stream learns it when a
+// write fails. An idle stream writes a heartbeat every interval
+// (core.WithHeartbeat), so a vanished client is noticed within about three
+// intervals (the first write after it left draws a reset, the next fails).
+//
+// # Shutdown
+//
+// fiber's App.Shutdown waits for open connections, and runs its OnShutdown
+// hooks only after that: close the hub first, then shut the app down. A
+// stream also ends by itself when the server begins shutting down, so
+// App.Shutdown alone does not hang; closing the hub first is what sends
+// core.WithShutdownEvent and counts the streams as shut down.
+//
+// fiber v2 has no HTTP/2.
+package fibersse

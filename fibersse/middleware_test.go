@@ -1,0 +1,116 @@
+package fibersse_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/logger"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/fibersse"
+	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/ssetest"
+)
+
+// serveWith serves /events on hub behind the given middleware.
+func serveWith(t *testing.T, hub *core.Hub, mw ...fiber.Handler) string {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	for _, m := range mw {
+		app.Use(m)
+	}
+	app.Get("/events", fibersse.Handler(hub, fibersse.Config{Topics: fibersse.Topics("t")}))
+	url := listen(t, app)
+	t.Cleanup(func() { hub.Close() }) // runs before listen's cleanup shuts the app down
+	return url
+}
+
+// TestCompress_StreamIsNotBuffered: behind fiber's compress middleware each
+// event arrives at once, decodable.
+func TestCompress_StreamIsNotBuffered(t *testing.T) {
+	hub := core.NewHub()
+	url := serveWith(t, hub, compress.New())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/events", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	assert.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "type", resp.Header.Get("Content-Type"), "text/event-stream")
+
+	ssetest.WaitFor(t, 5*time.Second, "subscriber", func() bool { return hub.Subscribers("t") == 1 })
+	got := make(chan core.Event, 1)
+	go func() {
+		body := resp.Body
+		var dec *core.Decoder
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(body)
+			if err != nil {
+				return
+			}
+			dec = core.NewDecoder(zr)
+		} else {
+			dec = core.NewDecoder(body)
+		}
+		if e, err := dec.Next(); err == nil {
+			got <- e
+		}
+	}()
+	assert.NoError(t, hub.Publish(core.Event{Data: "not held back"}, "t"))
+	select {
+	case e := <-got:
+		assert.Equal(t, "event", e.Data, "not held back")
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the event is stuck in the compressor (Content-Encoding %q)", resp.Header.Get("Content-Encoding"))
+	}
+	t.Logf("Content-Encoding: %q", resp.Header.Get("Content-Encoding"))
+}
+
+func TestCORS_WithCredentials(t *testing.T) {
+	hub := core.NewHub()
+	url := serveWith(t, hub, cors.New(cors.Config{AllowOrigins: "http://app.example", AllowCredentials: true}))
+	c := ssetest.Open(t, url+"/events", "Origin", "http://app.example")
+	assert.Equal(t, "allow origin", c.Resp.Header.Get("Access-Control-Allow-Origin"), "http://app.example")
+	assert.Equal(t, "allow credentials", c.Resp.Header.Get("Access-Control-Allow-Credentials"), "true")
+	ssetest.WaitFor(t, 5*time.Second, "subscriber", func() bool { return hub.Subscribers("t") == 1 })
+	assert.NoError(t, hub.Publish(core.Event{Data: "cross-origin"}, "t"))
+	assert.Equal(t, "event", c.Next().Data, "cross-origin")
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestLoggerAndRecover(t *testing.T) {
+	hub := core.NewHub()
+	var log lockedBuffer
+	url := serveWith(t, hub, recover.New(), logger.New(logger.Config{Output: &log}))
+	c := ssetest.Open(t, url+"/events")
+	ssetest.WaitFor(t, 5*time.Second, "subscriber", func() bool { return hub.Subscribers("t") == 1 })
+	assert.NoError(t, hub.Publish(core.Event{Data: "x"}, "t"))
+	assert.Equal(t, "event through logger", c.Next().Data, "x")
+	ssetest.WaitFor(t, 5*time.Second, "the log line", func() bool { return bytes.Contains([]byte(log.String()), []byte("/events")) })
+}
