@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,44 @@ func FuzzAcceptsEventStream(f *testing.F) {
 		got := core.AcceptsEventStream(accept)
 		if got && !strings.Contains(strings.ToLower(accept), "text/event-stream") {
 			t.Fatalf("%q selected a stream without naming it", accept)
+		}
+	})
+}
+
+// FuzzLastEventID resolves arbitrary Last-Event-IDs against a hub with some
+// history: no panic, and a hit only for an id the hub handed out.
+func FuzzLastEventID(f *testing.F) {
+	f.Add("")
+	f.Add("app-7")
+	f.Add("00000000-1")
+	f.Add("x-18446744073709551615")
+	f.Add("\x00\r\n")
+	h := core.NewHub(core.WithHistory(8, time.Minute), core.WithHeartbeat(0))
+	defer h.Close()
+	issued := map[string]bool{}
+	for i := range 12 {
+		e := core.Event{Data: "x"}
+		if i%3 == 0 {
+			e.ID = "app-" + strconv.Itoa(i)
+		}
+		if err := h.Publish(e, "t"); err != nil {
+			f.Fatal(err)
+		}
+		if e.ID != "" {
+			issued[e.ID] = true
+		}
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		s, err := h.Subscribe(core.Subscription{Topics: []string{"t"}, LastEventID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if len(s.LastEventID()) > core.MaxIDLength {
+			t.Fatalf("kept %d bytes of the id", len(s.LastEventID()))
+		}
+		if s.Replay() == core.ReplayHit && !issued[strings.TrimSpace(id)] && !strings.Contains(id, "-") {
+			t.Fatalf("hit for %q, which the hub never issued", id)
 		}
 	})
 }

@@ -211,7 +211,8 @@ func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
 		closed: make(chan struct{}),
 		direct: newRing(256, 0),
 	}
-	lastID := strings.TrimSpace(sub.LastEventID)
+	lastID := strings.TrimSpace(sub.LastEventID) // as HTTP would have it
+	s.sub.LastEventID = lastID
 	if len(lastID) > MaxIDLength { // resolves to a miss; keep only a bounded copy
 		s.sub.LastEventID = strings.Clone(lastID[:MaxIDLength])
 	}

@@ -56,6 +56,9 @@ func newApp(hub *core.Hub) *fiber.App {
 			return ts, nil
 		},
 	}))
+	app.Get("/rooms/:room", fibersse.Handler(hub, fibersse.Config{
+		Topics: func(c *fiber.Ctx) ([]string, error) { return []string{"room:" + c.Params("room")}, nil },
+	}))
 	return app
 }
 
@@ -97,3 +100,5 @@ func newTarget(t *testing.T, opts ...core.Option) *ssetest.Target {
 }
 
 func TestSuite(t *testing.T) { ssetest.Run(t, newTarget) }
+
+func TestSoak(t *testing.T) { ssetest.Soak(t, newTarget) }

@@ -48,6 +48,9 @@ func newApp(hub *core.Hub) *gin.Engine {
 			return ts, nil
 		},
 	}))
+	r.GET("/rooms/:room", ginsse.Handler(hub, ginsse.Config{
+		Topics: func(c *gin.Context) ([]string, error) { return []string{"room:" + c.Param("room")}, nil },
+	}))
 	return r
 }
 
@@ -71,3 +74,5 @@ func newTarget(t *testing.T, opts ...core.Option) *ssetest.Target {
 }
 
 func TestSuite(t *testing.T) { ssetest.Run(t, newTarget) }
+
+func TestSoak(t *testing.T) { ssetest.Soak(t, newTarget) }

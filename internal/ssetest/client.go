@@ -58,6 +58,15 @@ func TryOpen(t testing.TB, url string, header ...string) (*Client, error) {
 }
 
 func tryOpen(t testing.TB, hc *http.Client, url string, header ...string) (*Client, error) {
+	c, err := open(t, hc, url, header...)
+	if err == nil {
+		t.Cleanup(c.Close)
+	}
+	return c, err
+}
+
+// open is tryOpen without the cleanup: the caller closes the client.
+func open(t testing.TB, hc *http.Client, url string, header ...string) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	req.Header.Set("Accept", "text/event-stream")
@@ -79,7 +88,7 @@ func tryOpen(t testing.TB, hc *http.Client, url string, header ...string) (*Clie
 		cancel()
 		return nil, err
 	}
-	c := &Client{t: t, Resp: resp, cancel: cancel, events: make(chan core.Event, 1024), errc: make(chan error, 1)}
+	c := &Client{t: t, Resp: resp, cancel: cancel, events: make(chan core.Event, 256), errc: make(chan error, 1)}
 	c.dec = core.NewDecoder(io.TeeReader(resp.Body, rawWriter{c}))
 	c.dec.OnComment = func(string) {
 		c.mu.Lock()
@@ -87,7 +96,6 @@ func tryOpen(t testing.TB, hc *http.Client, url string, header ...string) (*Clie
 		c.mu.Unlock()
 	}
 	go c.read()
-	t.Cleanup(c.Close)
 	return c, nil
 }
 

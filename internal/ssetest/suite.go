@@ -25,6 +25,7 @@ import (
 //	                        matches :user, else core.Reject(403, "not yours")
 //	GET /panic              stream-only; the topic function panics
 //	GET /many               stream-only; the topic function returns 100 topics
+//	GET /rooms/:room        stream-only; topic "room:"+room, the parameter as is
 type Target struct {
 	URL string
 	Hub *core.Hub
@@ -53,6 +54,13 @@ func Run(t *testing.T, newTarget NewTarget) {
 		{"Shutdown", testShutdown},
 		{"ManyShortConnections", testManyShortConnections},
 		{"StuckClient", testStuckClient},
+		{"BadLastEventID", testBadLastEventID},
+		{"BadTopics", testBadTopics},
+		{"HugeEvent", testHugeEvent},
+		{"ResetMidWrite", testResetMidWrite},
+		{"PanickingHooks", testPanickingHooks},
+		{"PerClientCap", testPerClientCap},
+		{"ShutdownUnderLoad", testShutdownUnderLoad},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
