@@ -357,14 +357,20 @@ func (h *Hub) maintain() {
 	if hb := h.opt.heartbeat; hb > 0 {
 		tick = min(max(hb/4, 10*time.Millisecond), tick)
 	}
+	tick = min(tick, livenessEvery)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	var lastLiveness time.Time
 	for {
 		select {
 		case <-h.done:
 			return
 		case now := <-t.C:
 			h.tick(now)
+			if now.Sub(lastLiveness) >= livenessEvery {
+				lastLiveness = now
+				h.checkLiveness()
+			}
 		}
 	}
 }

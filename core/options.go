@@ -28,6 +28,7 @@ type options struct {
 	logger         *slog.Logger
 	broker         Broker
 	brokerTimeout  time.Duration
+	takeover       bool
 }
 
 func defaultOptions() options {
@@ -132,9 +133,12 @@ func WithMaxTopicsPerSubscriber(n int) Option {
 
 // WithSnapshot sets a hook that returns the events a new subscriber gets first:
 // the current state, before any live event. It runs on every connect, after
-// replayed events (if any) and before live ones, so state and updates never
-// cross. Snapshot events get no hub id: set Event.ID yourself if they need one.
-// An error or a panic ends that stream.
+// replayed events (if any). When it returns events, they replace every event
+// published before the hook was called, which the stream then skips; events
+// published while it runs may arrive twice (in the state and live), so give
+// events ids and let clients skip ids they have seen. Update your state
+// before you publish, and nothing is lost. Snapshot events get no hub id: set
+// Event.ID yourself if they need one. An error or a panic ends that stream.
 func WithSnapshot(fn func(*Subscriber) ([]Event, error)) Option {
 	return func(o *options) { o.snapshot = fn }
 }

@@ -54,6 +54,11 @@ func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
 	}
 	h := s.hub
 	s.stream.Store(&streamRef{w})
+	if nc, ok := w.(netConner); ok {
+		h.mu.Lock() // the liveness check reads conn under the lock
+		s.conn = nc.NetConn()
+		h.mu.Unlock()
+	}
 	reason, err := s.run(ctx, w)
 	s.stream.Store(nil)
 	h.finish(s, reason)
@@ -123,12 +128,18 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 		}
 	}
 	if fn := h.opt.snapshot; fn != nil {
+		// Events published before the hook runs are in its state (apps
+		// update state, then publish): a snapshot replaces them.
+		before := h.committed.Load()
 		events, err := s.snapshot(fn)
 		if err != nil {
 			return DisconnectError, err
 		}
 		for _, e := range events {
 			b.write(appendValidEvent(b.scratch[:0], e))
+		}
+		if len(events) > 0 {
+			s.lastSeq = max(s.lastSeq, before)
 		}
 	}
 	if err := b.flush(); err != nil {
@@ -140,7 +151,7 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 		case <-h.done:
 			return s.shutdown(&b)
 		case <-s.closed:
-			return DisconnectClosed, nil
+			return s.closedReason(), nil
 		case <-ctx.Done():
 			return DisconnectClientGone, nil
 		default:
@@ -167,7 +178,7 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			s.waiting.Store(false)
 			return s.shutdown(&b)
 		case <-s.closed:
-			return DisconnectClosed, nil
+			return s.closedReason(), nil
 		case <-ctx.Done():
 			return DisconnectClientGone, nil
 		}
@@ -180,6 +191,13 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			}
 		}
 	}
+}
+
+func (s *Subscriber) closedReason() DisconnectReason {
+	if s.gone.Load() {
+		return DisconnectClientGone
+	}
+	return DisconnectClosed
 }
 
 func (s *Subscriber) snapshot(fn func(*Subscriber) ([]Event, error)) (events []Event, err error) {

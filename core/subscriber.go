@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,8 @@ type Subscriber struct {
 	closeOnce sync.Once
 	closed    chan struct{}
 	stream    atomic.Pointer[streamRef] // for cutting off a stuck write at shutdown
+	conn      net.Conn                  // the stream's socket, when it names one: liveness checks
+	gone      atomic.Bool               // the liveness check found the peer gone
 }
 
 type streamRef struct{ w Stream }

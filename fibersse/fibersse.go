@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ssehub/ssehub/core"
+	"github.com/valyala/fasthttp"
 )
 
 // New returns middleware that serves a request as an event stream on hub when
@@ -75,13 +76,37 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	c.Set(fiber.HeaderConnection, "keep-alive")
 	rc := c.Context()
-	rc.Response.ImmediateHeaderFlush = true // headers out before the first event
 	conn := rc.Conn()
 	ctx := serverContext{done: rc.Done()} // closed by app.Shutdown
+	if hub.Takeover() && len(rc.Response.Header.Peek(fiber.HeaderContentEncoding)) == 0 {
+		head := responseHead(&rc.Response.Header)
+		rc.HijackSetNoResponse(true)
+		rc.Hijack(func(net.Conn) { // runs for the life of the stream; fasthttp closes conn after
+			stream := core.NewConnStream(conn)
+			stream.Write(head) // goes out with Serve's first flush
+			sub.Serve(ctx, stream)
+		})
+		return nil
+	}
+	rc.Response.ImmediateHeaderFlush = true // headers out before the first event
 	rc.SetBodyStreamWriter(func(w *bufio.Writer) {
 		sub.Serve(ctx, &stream{Writer: w, conn: conn})
 	})
 	return nil
+}
+
+// responseHead renders the response headers set so far (the middleware's
+// too) for a taken-over stream: close-delimited HTTP/1.1.
+func responseHead(h *fasthttp.ResponseHeader) []byte {
+	b := []byte("HTTP/1.1 200 OK\r\n")
+	h.VisitAll(func(k, v []byte) {
+		switch string(k) {
+		case fiber.HeaderContentLength, fiber.HeaderTransferEncoding, fiber.HeaderConnection:
+			return
+		}
+		b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
+	})
+	return append(b, "Connection: close\r\n\r\n"...)
 }
 
 // stream is the core.Stream of one response: fasthttp's writer, and the
@@ -105,6 +130,10 @@ func (s *stream) Write(p []byte) (int, error) {
 }
 
 func (s *stream) Flush() error { return s.explain(s.Writer.Flush()) }
+
+// NetConn gives the hub the socket, which it checks for a client that left:
+// fasthttp itself would only notice at a failed write.
+func (s *stream) NetConn() net.Conn { return s.conn }
 
 func (s *stream) explain(err error) error {
 	if err != nil && !s.deadline.IsZero() && time.Now().After(s.deadline) {

@@ -1,6 +1,8 @@
 package ginsse
 
 import (
+	"bytes"
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -73,7 +75,34 @@ func serve(c *gin.Context, hub *core.Hub, cfg Config) {
 		h.Set("Connection", "keep-alive") // forbidden in HTTP/2
 	}
 	c.Status(http.StatusOK)
+	if hub.Takeover() && c.Request.ProtoMajor == 1 && h.Get("Content-Encoding") == "" && takeOver(c, sub) {
+		return
+	}
 	if err := sub.Serve(c.Request.Context(), newStream(c.Writer)); err != nil {
 		c.Error(err) // visible to gin's logger; the hub has counted it
 	}
+}
+
+// hopByHop are the headers a taken-over response sets itself.
+var hopByHop = map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Connection": true}
+
+// takeOver hijacks the connection and serves the stream on a goroutine of
+// its own, so that net/http's goroutine and buffers are released (see
+// core.WithTakeover). The response is close-delimited HTTP/1.1.
+func takeOver(c *gin.Context, sub *core.Subscriber) bool {
+	conn, _, err := c.Writer.Hijack()
+	if err != nil {
+		return false
+	}
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	c.Writer.Header().WriteSubset(&head, hopByHop)
+	head.WriteString("Connection: close\r\n\r\n")
+	stream := core.NewConnStream(conn)
+	stream.Write(head.Bytes()) // goes out with Serve's first flush
+	go func() {                // ends with the stream: the hub's Shutdown waits for it
+		sub.Serve(context.Background(), stream)
+		conn.Close()
+	}()
+	return true
 }

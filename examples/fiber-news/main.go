@@ -62,7 +62,7 @@ func (n *newsroom) run(ctx context.Context, every time.Duration) {
 		}
 		e := core.Event{ID: fmt.Sprintf("news-%d", i+1), Type: "headline", Data: h}
 		n.mu.Lock()
-		n.sent = append(n.sent, e)
+		n.sent = append(n.sent, e) // the state first, then the event: see core.WithSnapshot
 		n.mu.Unlock()
 		n.hub.Publish(e, "news")
 	}
@@ -85,7 +85,7 @@ func newApp() (*fiber.App, *newsroom) {
 	})
 	app.Get("/news",
 		func(c *fiber.Ctx) error {
-			if n.done.Load() && c.Get("Last-Event-ID") != "" {
+			if n.done.Load() && (c.Get("Last-Event-ID") != "" || c.Query("lastEventId") != "") {
 				return c.SendStatus(fiber.StatusNoContent) // over: stop reconnecting
 			}
 			return c.Next()
