@@ -114,7 +114,7 @@ func (h *Hub) checkLiveness() {
 	}
 	h.mu.Unlock()
 	for _, s := range conns {
-		if !peerAlive(s.conn) {
+		if !peerAlive(s.conn, s.ownsConn) {
 			s.gone.Store(true)
 			s.end()
 		}

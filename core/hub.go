@@ -367,7 +367,7 @@ func (h *Hub) maintain() {
 			return
 		case now := <-t.C:
 			h.tick(now)
-			if now.Sub(lastLiveness) >= livenessEvery {
+			if now.Sub(lastLiveness) >= livenessEvery-tick/4 { // ticks jitter
 				lastLiveness = now
 				h.checkLiveness()
 			}

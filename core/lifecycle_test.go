@@ -145,6 +145,7 @@ func TestHub_ShutdownCutsOffStuckClients(t *testing.T) {
 	for range 200 { // far more than the socket buffers hold
 		assert.NoError(t, h.Publish(core.Event{Data: pad}, "t"))
 	}
+	time.Sleep(100 * time.Millisecond) // for the stream to fill the buffers and block
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -7,10 +7,12 @@ import (
 	"syscall"
 )
 
-// peerAlive peeks at the socket without blocking or consuming anything: a
-// peer that closed its side reads as end of file, one that reset it as an
-// error. Data waiting to be read, or nothing, means alive.
-func peerAlive(c net.Conn) bool {
+// peerAlive reads the socket without blocking: a peer that closed its side
+// reads as end of file, one that reset it as an error; nothing to read means
+// alive. On a connection the stream owns (drain), bytes the client sent are
+// read and dropped, so that they cannot hide a close behind them; otherwise
+// they are only peeked at, and count as alive.
+func peerAlive(c net.Conn, drain bool) bool {
 	sc, ok := rawConn(c).(syscall.Conn)
 	if !ok {
 		return true
@@ -20,13 +22,23 @@ func peerAlive(c net.Conn) bool {
 		return false // closed already
 	}
 	alive := true
-	var buf [1]byte
+	var buf [512]byte
+	flags := syscall.MSG_DONTWAIT
+	if !drain {
+		flags |= syscall.MSG_PEEK
+	}
 	err = rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case err == syscall.EAGAIN || err == syscall.EINTR:
-		case err != nil || n == 0:
-			alive = false
+		for range 64 { // at most 32 KiB of stray bytes per check
+			n, _, err := syscall.Recvfrom(int(fd), buf[:], flags)
+			switch {
+			case err == syscall.EAGAIN || err == syscall.EINTR:
+				return true
+			case err != nil || n == 0:
+				alive = false
+				return true
+			case !drain:
+				return true // data waits: alive, and left for its reader
+			}
 		}
 		return true // never wait
 	})

@@ -55,8 +55,9 @@ func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
 	h := s.hub
 	s.stream.Store(&streamRef{w})
 	if nc, ok := w.(netConner); ok {
+		_, owned := w.(*ConnStream)
 		h.mu.Lock() // the liveness check reads conn under the lock
-		s.conn = nc.NetConn()
+		s.conn, s.ownsConn = nc.NetConn(), owned
 		h.mu.Unlock()
 	}
 	reason, err := s.run(ctx, w)
@@ -95,6 +96,15 @@ func (h *Hub) recoverHook(name string, err *error) {
 
 func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error) {
 	h := s.hub
+	var b batch
+	b.begin(s, w)
+	if r := h.opt.retry; r > 0 {
+		b.write(strconv.AppendInt(append(b.scratch[:0], "retry: "...), int64(r/time.Millisecond), 10))
+		b.write([]byte("\n\n"))
+	}
+	if err := b.flush(); err != nil { // the headers go out now, whatever follows
+		return classify(err)
+	}
 	if fn := h.opt.onConnect; fn != nil {
 		var err error
 		func() {
@@ -104,16 +114,6 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 		if err != nil {
 			return DisconnectError, err
 		}
-	}
-
-	var b batch
-	b.begin(s, w)
-	if r := h.opt.retry; r > 0 {
-		b.write(strconv.AppendInt(append(b.scratch[:0], "retry: "...), int64(r/time.Millisecond), 10))
-		b.write([]byte("\n\n"))
-	}
-	if err := b.flush(); err != nil { // the headers go out now, whatever follows
-		return classify(err)
 	}
 	for s.replay == ReplayHit { // every missed event before the snapshot
 		more, err := s.drain(&b, s.start)

@@ -94,6 +94,7 @@ type Subscriber struct {
 	closed    chan struct{}
 	stream    atomic.Pointer[streamRef] // for cutting off a stuck write at shutdown
 	conn      net.Conn                  // the stream's socket, when it names one: liveness checks
+	ownsConn  bool                      // a ConnStream: nothing else reads conn
 	gone      atomic.Bool               // the liveness check found the peer gone
 }
 

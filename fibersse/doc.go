@@ -28,10 +28,15 @@
 // is cut off within the hub's write timeout; the deadline also overrides
 // fiber's WriteTimeout, which would otherwise end every stream after it.
 //
-// fasthttp gives no signal when a client leaves: the stream learns it when a
-// write fails. An idle stream writes a heartbeat every interval
-// (core.WithHeartbeat), so a vanished client is noticed within about three
-// intervals (the first write after it left draws a reset, the next fails).
+// fasthttp gives no signal when a client leaves, and a write to a closed
+// socket may succeed once. So the hub checks each stream's socket once a
+// second without blocking (a peer that closed or reset it reads as gone), and
+// heartbeats (core.WithHeartbeat) make writes fail where the check cannot see.
+//
+// With core.WithTakeover, the stream takes the connection over after the
+// headers (fasthttp's Hijack): fasthttp's body-stream goroutine, pipe and
+// write buffers are released. Headers set by middleware before the handler
+// returns are kept; a response compressor is not applied to such streams.
 //
 // # Shutdown
 //

@@ -91,14 +91,22 @@ func newTarget(t *testing.T, opts ...core.Option) *ssetest.Target {
 		return app.ShutdownWithContext(ctx)
 	}
 	t.Cleanup(func() { hub.Close() })
-	// fasthttp notices a vanished client only when a write fails. The first
-	// heartbeat after the client left is accepted by the kernel and draws a
-	// reset; the second fails on fasthttp's goroutine, which closes the pipe;
-	// the third fails in Serve. The suite sets 100ms heartbeats: about 350ms,
-	// bounded here with room for a busy machine.
-	return &ssetest.Target{URL: url, Hub: hub, Shutdown: shutdown, GoneBound: 800 * time.Millisecond}
+	// fasthttp gives no sign of a vanished client: the hub's socket check,
+	// once a second, or a failed heartbeat write finds it.
+	return &ssetest.Target{URL: url, Hub: hub, Shutdown: shutdown, GoneBound: 1500 * time.Millisecond}
 }
 
 func TestSuite(t *testing.T) { ssetest.Run(t, newTarget) }
 
 func TestSoak(t *testing.T) { ssetest.Soak(t, newTarget) }
+
+// TestSuite_Takeover runs the suite with the connections taken over
+// (core.WithTakeover): a gone client is then found by the hub's socket check,
+// once a second.
+func TestSuite_Takeover(t *testing.T) {
+	ssetest.Run(t, func(t *testing.T, opts ...core.Option) *ssetest.Target {
+		tg := newTarget(t, append(opts, core.WithTakeover(true))...)
+		tg.GoneBound = 1500 * time.Millisecond
+		return tg
+	})
+}

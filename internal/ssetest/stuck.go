@@ -46,7 +46,7 @@ func OpenStuck(t testing.TB, rawURL string) net.Conn {
 // testStuckClient: a client that stops reading is cut off within the write
 // timeout, and the others see no added latency meanwhile.
 func testStuckClient(t *testing.T, newTarget NewTarget) {
-	const writeTimeout = 300 * time.Millisecond
+	const writeTimeout = time.Second
 	tg := newTarget(t, core.WithWriteTimeout(writeTimeout))
 	OpenStuck(t, tg.URL+"/only")
 	c := Open(t, tg.URL+"/only")
