@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,7 +154,9 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) error {
 		defer cancel()
 		id := e.ID
 		e.ID = ""
-		if err := b.Publish(ctx, Message{ID: id, Topics: topics, Event: e}); err != nil {
+		// The broker keeps its own copy of topics, so the caller's variadic
+		// slice stays on its stack.
+		if err := b.Publish(ctx, Message{ID: id, Topics: slices.Clone(topics), Event: e}); err != nil {
 			h.stats.brokerErrors.Add(1)
 			return fmt.Errorf("ssehub: publish through broker: %w", err)
 		}

@@ -4,10 +4,11 @@ import "sync/atomic"
 
 // A frame is one encoded event, shared by every stream that writes it.
 type frame struct {
-	seq  uint64 // the hub's order; also the id's number for hub-assigned ids
-	id   string // wire id when it is not hub-assigned ("" otherwise)
-	data []byte // the complete encoded frame; never modified
-	at   int64  // when it was appended, unix nanoseconds (history age)
+	seq   uint64 // the hub's order; also the id's number for hub-assigned ids
+	id    string // wire id when it is not hub-assigned ("" otherwise)
+	data  []byte // the complete encoded frame; never modified
+	at    int64  // when it was appended, unix nanoseconds (history age)
+	first entry  // the entry of the first ring it is appended to: one allocation less
 }
 
 // An entry places a frame at an index of one ring: a frame published to
@@ -58,7 +59,12 @@ func (r *ring) append(f *frame, maxBytes int) {
 	if int(i-r.start) >= len(b.slots) {
 		r.dropOldest(b)
 	}
-	b.slots[i&b.mask].Store(&entry{index: i, f: f})
+	e := &f.first
+	if e.f != nil { // appended to another ring already
+		e = &entry{}
+	}
+	e.index, e.f = i, f
+	b.slots[i&b.mask].Store(e)
 	r.end.Store(i + 1) // after the slot, so readers that see end see the entry
 	r.bytes += len(f.data)
 	for r.bytes > maxBytes && r.start < i {

@@ -82,10 +82,11 @@ func WithStreamTTL(d time.Duration) Option {
 	return func(c *config) { c.ttl = d }
 }
 
-// WithBlock sets how long one XREAD waits for events before it returns empty.
-// An empty return is when the reader checks that Redis still holds the data it
-// knows (see "Ids and epochs" in the package doc), so it also bounds how long a
-// FLUSHALL behind the broker's back goes unnoticed when nothing is published.
+// WithBlock sets how long the reader's XREAD waits for events before it
+// returns empty. The reader then reads a round anyway, which checks the epoch
+// (see "Ids and epochs" in the package doc): so d also bounds how long a
+// FLUSHALL behind the broker's back goes unnoticed while nothing is published,
+// and how late a new subscription's events may come if its wake-up failed.
 // Default: 5s.
 func WithBlock(d time.Duration) Option {
 	if d < 10*time.Millisecond {

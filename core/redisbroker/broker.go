@@ -1,0 +1,362 @@
+package redisbroker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ssehub/ssehub/core"
+)
+
+// A Broker is a core.Broker on Redis Streams. Create it with New and give it
+// to core.WithBroker; the hub starts it, and closes it on Shutdown.
+//
+// All methods are safe for concurrent use. The broker owns two Redis clients
+// and one goroutine (the reader); Close releases them all.
+type Broker struct {
+	cfg   config
+	pub   *redis.Client // Publish, history and wake-ups: a pool
+	rd    *redis.Client // the reader's single connection, dialed by dialReader
+	kMeta string
+	kAll  string
+	kWake string // this instance's wake-up stream
+	kTop  string // prefix of topic streams
+
+	// mu is the delivery lock: deliver is only called under it, so calls never
+	// overlap. It is held from each read of the streams to the end of its
+	// deliveries, so reads and moves of pos never interleave.
+	mu      sync.Mutex
+	deliver func(core.Message)
+	epoch   string // the epoch the reader synced with; "" before the first sync
+	pos     uint64 // seq of the last event delivered: every stream is read after it
+	wakePos string
+
+	// tmu guards topics, so that Unsubscribe (called from the hub's
+	// housekeeping) never waits for a read. Subscribe adds under mu as well.
+	tmu    sync.Mutex
+	topics map[string]string // subscribed topic → its stream key
+
+	// st guards what Publish and Subscribe need without waiting for deliveries.
+	st struct {
+		sync.Mutex
+		epoch    string        // copy of the reader's epoch
+		floor    uint64        // highest seq seen in epoch (delivered or published)
+		recheck  bool          // someone met another epoch: the reader syncs again
+		live     bool          // the reader is in a synced session
+		trying   bool          // the reader is connecting
+		attempts uint64        // connection attempts finished, failed or not
+		changed  chan struct{} // closed, and replaced, when live or attempts change
+		started  bool
+		closed   bool
+		everUp   bool
+		downAt   time.Time
+	}
+	kick chan struct{} // cuts the reader's backoff short
+
+	baseDial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	connMu     sync.Mutex
+	next       net.Conn // dialed by the reader, not yet taken by go-redis
+	conn       net.Conn // the reader's socket: Close closes it to end a blocked XREAD
+	connClosed bool
+
+	connected  atomic.Bool
+	reconnects atomic.Uint64
+	lastErr    atomic.Pointer[string]
+
+	ctx    context.Context // the reader's; cancelled by Close
+	cancel context.CancelFunc
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+var (
+	_ core.Broker       = (*Broker)(nil)
+	_ core.BrokerStater = (*Broker)(nil)
+)
+
+// New returns a broker on the Redis server that opt describes; it connects
+// when the hub starts it, and reconnects by itself. The broker makes its own
+// clients from a copy of opt, with three fields overridden: MaxRetries is -1,
+// because a publish retried after a lost reply would publish the event twice;
+// ContextTimeoutEnabled is true, so the hub's deadline bounds a publish; and
+// the reader's client has PoolSize 1 and a Dialer that wraps opt's, so that
+// Close can cut its blocked read short.
+//
+// New panics if opt is nil or an option is invalid.
+func New(opt *redis.Options, options ...Option) *Broker {
+	if opt == nil {
+		panic("redisbroker: New: nil *redis.Options")
+	}
+	cfg := defaultConfig()
+	for _, o := range options {
+		o(&cfg)
+	}
+	b := &Broker{
+		cfg:    cfg,
+		kMeta:  "{" + cfg.prefix + "}:meta",
+		kAll:   "{" + cfg.prefix + "}:all",
+		kWake:  "{" + cfg.prefix + "}:wake:" + newTag(),
+		kTop:   "{" + cfg.prefix + "}:t:",
+		topics: make(map[string]string),
+		done:   make(chan struct{}),
+	}
+	b.st.changed = make(chan struct{})
+	b.kick = make(chan struct{}, 1)
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+
+	pubOpt := *opt
+	pubOpt.MaxRetries = -1
+	pubOpt.ContextTimeoutEnabled = true
+	b.pub = redis.NewClient(&pubOpt)
+
+	rdOpt := *opt
+	rdOpt.MaxRetries = -1
+	rdOpt.PoolSize, rdOpt.MinIdleConns, rdOpt.MaxIdleConns = 1, 0, 0
+	if rdOpt.DialTimeout == 0 {
+		rdOpt.DialTimeout = 5 * time.Second
+	}
+	b.baseDial = opt.Dialer
+	if b.baseDial == nil {
+		b.baseDial = redis.NewDialer(&rdOpt)
+	}
+	rdOpt.Dialer = b.dialer
+	b.rd = redis.NewClient(&rdOpt)
+	return b
+}
+
+// newTag returns 10 random base-36 digits: an epoch tag, or an instance name.
+func newTag() string {
+	var r [8]byte
+	rand.Read(r[:])
+	s := strconv.FormatUint(binary.LittleEndian.Uint64(r[:])%3656158440062976, 36) // 36^10
+	return strings.Repeat("0", 10-len(s)) + s
+}
+
+// Start starts the reader, which connects to Redis in the background: Start
+// does not wait for it, so a hub starts even while Redis is down. It is called
+// once, by core.NewHub.
+func (b *Broker) Start(deliver func(core.Message)) error {
+	b.st.Lock()
+	defer b.st.Unlock()
+	switch {
+	case b.st.closed:
+		return ErrClosed
+	case b.st.started:
+		return errors.New("redisbroker: Start called twice")
+	}
+	b.st.started = true
+	b.deliver = deliver
+	b.wg.Add(1)
+	go b.run()
+	return nil
+}
+
+// Publish adds the event to the stream of each of m.Topics (or to the
+// broadcast stream when there are none) under one new id, atomically.
+//
+// While the reader is disconnected, Publish does not try Redis on its own: it
+// has the reader try at once, without waiting out its backoff, and fails if
+// that attempt does (see connection). Errors wrap ErrUnavailable (or are
+// ErrClosed, or a validation error): Publish never fails silently, and is
+// never retried, so an event is never added twice.
+func (b *Broker) Publish(ctx context.Context, m core.Message) error {
+	if err := core.ValidateID(m.ID); err != nil {
+		return err
+	}
+	keys := make([]string, 1, len(m.Topics)+1)
+	keys[0] = b.kMeta
+	if len(m.Topics) == 0 {
+		keys = append(keys, b.kAll)
+	}
+	for i, t := range m.Topics {
+		if err := core.ValidateTopic(t); err != nil {
+			return err
+		}
+		if !contains(m.Topics[:i], t) {
+			keys = append(keys, b.kTop+t)
+		}
+	}
+	if err := b.connection(ctx); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	b.st.Lock()
+	closed, epoch, floor := b.st.closed, b.st.epoch, b.st.floor
+	b.st.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	res, err := publishScript.Run(ctx, b.pub, keys, newTag(), epoch, floor,
+		b.cfg.maxLen, b.cfg.ttl.Milliseconds(), m.ID, m.Event.Type, m.Event.Data,
+		m.Event.Retry.Milliseconds()).Result()
+	if err != nil {
+		b.setErr(err)
+		return fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+	}
+	out, err := replyStrings(res, 2)
+	if err != nil {
+		return fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+	}
+	seq, _ := strconv.ParseUint(out[1], 10, 64)
+	b.st.Lock()
+	other := epoch != "" && out[0] != b.st.epoch && !b.st.recheck
+	if other {
+		b.st.recheck = true // Redis lost data behind the reader's back
+	} else if out[0] == b.st.epoch {
+		b.st.floor = max(b.st.floor, seq)
+	}
+	b.st.Unlock()
+	if other {
+		b.wake(ctx)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Subscribe makes the reader read topic's stream from now on. Under the lock
+// the reader delivers under, it first brings the reader's position up to date
+// (delivering whatever the subscribed streams hold up to now), then delivers
+// up to historyHint of the topic's events up to that position, then adds the
+// topic: history and live events meet with no gap and no duplicate. While the
+// reader is disconnected it fails as Publish does.
+func (b *Broker) Subscribe(ctx context.Context, topic string, historyHint int) error {
+	if err := core.ValidateTopic(topic); err != nil {
+		return err
+	}
+	if err := b.connection(ctx); err != nil {
+		return fmt.Errorf("subscribe %q: %w", topic, err)
+	}
+	if err := b.subscribe(ctx, topic, historyHint); err != nil {
+		if errors.Is(err, errEpoch) { // the reader must sync first
+			b.requestSync(ctx)
+		}
+		b.setErr(err)
+		return fmt.Errorf("%w: subscribe %q: %w", ErrUnavailable, topic, err)
+	}
+	b.wake(ctx)
+	return nil
+}
+
+func (b *Broker) subscribe(ctx context.Context, topic string, historyHint int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.subscribed(topic) {
+		return nil
+	}
+	for { // ends: each round delivers entries, and the backlog is bounded by WithMaxLen
+		caughtUp, _, err := b.catchUp(ctx, b.pub)
+		if err != nil {
+			return err
+		}
+		if caughtUp {
+			break
+		}
+	}
+	key := b.kTop + topic
+	if historyHint > 0 && b.pos > 0 {
+		res, err := historyScript.Run(ctx, b.pub, []string{b.kMeta, key}, b.epoch,
+			strconv.FormatUint(b.pos, 10)+"-0", historyHint).Result()
+		if errors.Is(err, redis.Nil) {
+			return errEpoch
+		}
+		if err != nil {
+			return err
+		}
+		hist, err := fromScriptReply(res)
+		if err != nil {
+			return err
+		}
+		for i := len(hist) - 1; i >= 0; i-- {
+			b.deliver(hist[i].message([]string{topic}))
+		}
+	}
+	b.tmu.Lock()
+	b.topics[topic] = key
+	b.tmu.Unlock()
+	return nil
+}
+
+func (b *Broker) subscribed(topic string) bool {
+	b.tmu.Lock()
+	defer b.tmu.Unlock()
+	_, ok := b.topics[topic]
+	return ok
+}
+
+// Unsubscribe stops delivering topic at once (a read under way delivers
+// nothing more for it); the reader leaves its stream out from the next read.
+func (b *Broker) Unsubscribe(topic string) {
+	b.tmu.Lock()
+	delete(b.topics, topic)
+	b.tmu.Unlock()
+}
+
+// requestSync asks the reader to check the epoch again, and wakes it.
+func (b *Broker) requestSync(ctx context.Context) {
+	b.st.Lock()
+	b.st.recheck = true
+	b.st.Unlock()
+	b.wake(ctx)
+}
+
+// wake adds an entry to this instance's wake-up stream, which every XREAD of
+// the reader includes, so that a blocked XREAD returns and the reader starts
+// again with the current set of streams. Nothing is lost if it fails: the
+// reader sees the change at its next return, within WithBlock.
+func (b *Broker) wake(ctx context.Context) {
+	_, err := b.pub.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: b.kWake, MaxLen: 1, Values: []any{"w", "1"}})
+		p.PExpire(ctx, b.kWake, max(10*b.cfg.block, time.Minute))
+		return nil
+	})
+	if err != nil {
+		b.cfg.logger.Debug("redisbroker: waking the reader failed", "err", err)
+	}
+}
+
+// Close stops the reader, cutting a blocked read short, waits for it, and
+// closes both Redis clients. Later calls return nil.
+func (b *Broker) Close() error {
+	b.st.Lock()
+	if b.st.closed {
+		b.st.Unlock()
+		return nil
+	}
+	b.st.closed = true
+	close(b.done)
+	b.st.Unlock()
+
+	b.cancel()
+	b.connMu.Lock()
+	b.connClosed = true
+	for _, c := range []net.Conn{b.next, b.conn} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	b.connMu.Unlock()
+	b.wg.Wait()
+
+	if b.connected.Swap(false) { // tidy up; with Redis away there is nothing to tidy
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		b.pub.Del(ctx, b.kWake)
+		cancel()
+	}
+	return errors.Join(b.pub.Close(), b.rd.Close())
+}

@@ -1,0 +1,172 @@
+package redisbroker_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/internal/assert"
+)
+
+// Two instances on one Redis: a client on each receives every event published
+// on either, in the same order, with the same ids.
+func TestBroker_TwoInstancesSameEventsOrderIDs(t *testing.T) {
+	r := startRedis(t)
+	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	ca, cb := dial(t, a, "", "t"), dial(t, b, "", "t")
+
+	const perSide = 50
+	var wg sync.WaitGroup
+	for _, in := range []struct {
+		name string
+		*instance
+	}{{"a", a}, {"b", b}} {
+		wg.Go(func() { // both sides publish at once: Redis decides one order
+			for i := range perSide {
+				if err := in.hub.Publish(core.Event{Data: fmt.Sprintf("%s%d", in.name, i)}, "t"); err != nil {
+					t.Errorf("publish: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.NoError(t, b.hub.PublishAll(core.Event{Data: "to all"}))
+
+	ea, eb := ca.nextN(2*perSide+1), cb.nextN(2*perSide+1)
+	assert.Equal(t, "same events in the same order", datas(eb), datas(ea))
+	assert.Equal(t, "same ids", ids(eb), ids(ea))
+	assert.Equal(t, "broadcast last", ea[2*perSide].Data, "to all")
+	seen := map[string]bool{}
+	next := map[byte]int{'a': 0, 'b': 0}
+	for _, e := range ea {
+		assert.True(t, "unique id "+e.ID, !seen[e.ID])
+		seen[e.ID] = true
+		if side := e.Data[0]; side != 't' { // each side's events keep its order
+			assert.Equal(t, "order of "+string(side), e.Data, fmt.Sprintf("%c%d", side, next[side]))
+			next[side]++
+		}
+	}
+	st := a.hub.Stats()
+	assert.Equal(t, "a delivered", st.BrokerDelivered, uint64(2*perSide+1))
+	assert.True(t, "connected", st.Broker.Connected)
+}
+
+// A client moves from instance A to instance B, which had no subscriber for
+// the topic, with its Last-Event-ID: it gets exactly the events it missed,
+// then live ones.
+func TestBroker_ResumeOnAnotherInstance(t *testing.T) {
+	r := startRedis(t)
+	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	watch := dial(t, a, "", "news") // sees everything, for the ids
+	moving := dial(t, a, "", "news")
+	for i := range 5 {
+		assert.NoError(t, a.hub.Publish(core.Event{Data: fmt.Sprint(i)}, "news"))
+	}
+	got := moving.nextN(2)
+	moving.close()
+	assert.NoError(t, a.hub.Publish(core.Event{Data: "5"}, "news"))
+	assert.NoError(t, a.hub.Publish(core.Event{Data: "6"}, "news"))
+	all := watch.nextN(7)
+	assert.Equal(t, "b has no subscriber yet", b.hub.Subscribers("news"), 0)
+
+	moved := dial(t, b, got[1].ID, "news")
+	assert.NoError(t, a.hub.Publish(core.Event{Data: "7"}, "news"))
+	resumed := moved.nextN(6)
+	all = append(all, watch.next())
+	assert.Equal(t, "exactly the missed events, then live", datas(resumed), []string{"2", "3", "4", "5", "6", "7"})
+	assert.Equal(t, "the same ids as on A", ids(resumed), ids(all[2:]))
+	assert.Equal(t, "a replay hit on B", b.hub.Stats().ReplayHits, uint64(1))
+}
+
+// An event published to several topics arrives once, with one id, at a client
+// on several of them; a client on one of them gets it with the same id; Redis
+// holds it under the same stream id on each topic.
+func TestBroker_MultiTopicPublishOnceOneID(t *testing.T) {
+	r := startRedis(t)
+	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	xyA, xyB, yB := dial(t, a, "", "x", "y"), dial(t, b, "", "x", "y"), dial(t, b, "", "y")
+
+	assert.NoError(t, b.hub.Publish(core.Event{Data: "both"}, "x", "y"))
+	assert.NoError(t, a.hub.Publish(core.Event{Data: "x only"}, "x"))
+	assert.NoError(t, a.hub.Publish(core.Event{Data: "y only"}, "y", "y"))
+	assert.NoError(t, b.hub.Publish(core.Event{Data: "end"}, "x", "y"))
+
+	ea, eb := xyA.nextN(4), xyB.nextN(4)
+	assert.Equal(t, "once each, in order", datas(ea), []string{"both", "x only", "y only", "end"})
+	assert.Equal(t, "same on B", datas(eb), datas(ea))
+	assert.Equal(t, "same ids on B", ids(eb), ids(ea))
+	ey := yB.nextN(3)
+	assert.Equal(t, "y only client", datas(ey), []string{"both", "y only", "end"})
+	assert.Equal(t, "one id for both topics", ey[0].ID, ea[0].ID)
+
+	rc := redis.NewClient(&redis.Options{Addr: r.addr()})
+	defer rc.Close()
+	ctx := context.Background()
+	xs, err := rc.XRange(ctx, "{ssehub}:t:x", "-", "+").Result()
+	assert.NoError(t, err)
+	ys, err := rc.XRange(ctx, "{ssehub}:t:y", "-", "+").Result()
+	assert.NoError(t, err)
+	assert.Equal(t, "entries", []int{len(xs), len(ys)}, []int{3, 3})
+	assert.Equal(t, "same stream id on both streams", xs[0].ID, ys[0].ID)
+	assert.True(t, "wire id ends in the stream's seq", strings.HasSuffix(ea[0].ID, "-"+strings.TrimSuffix(xs[0].ID, "-0")))
+}
+
+// An instance is delivered only the topics it has subscribers for (and
+// broadcasts): B, watching only "y", gets none of the traffic on "x".
+func TestBroker_RoutesOnlySubscribedTopics(t *testing.T) {
+	r := startRedis(t)
+	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	cx, cy := dial(t, a, "", "x"), dial(t, b, "", "y")
+	for i := range 20 {
+		assert.NoError(t, a.hub.Publish(core.Event{Data: fmt.Sprint(i)}, "x"))
+	}
+	assert.NoError(t, a.hub.Publish(core.Event{Data: "y"}, "y"))
+	cx.nextN(20)
+	assert.Equal(t, "B's client", cy.next().Data, "y")
+	assert.Equal(t, "B was delivered one event", b.hub.Stats().BrokerDelivered, uint64(1))
+	assert.Equal(t, "A was delivered the x events only", a.hub.Stats().BrokerDelivered, uint64(20))
+}
+
+// An app's own Event.ID travels as the wire id; type and retry survive.
+func TestBroker_AppIDTypeRetry(t *testing.T) {
+	r := startRedis(t)
+	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	cb := dial(t, b, "", "t")
+	want := core.Event{ID: "order-17", Type: "order", Data: "line 1\nline 2", Retry: 1500 * time.Millisecond}
+	assert.NoError(t, a.hub.Publish(want, "t"))
+	assert.Equal(t, "event", cb.next(), want)
+}
+
+// Shutting the hubs down releases every Redis connection and the wake-up
+// streams; TestMain checks that no goroutine is left.
+func TestBroker_ShutdownReleasesEverything(t *testing.T) {
+	r := startRedis(t)
+	rc := redis.NewClient(&redis.Options{Addr: r.addr()})
+	defer rc.Close()
+	ctx := context.Background()
+	clients := func() int {
+		list, err := rc.ClientList(ctx).Result()
+		assert.NoError(t, err)
+		return strings.Count(list, "\n")
+	}
+	before := clients() // this test's own connection
+
+	for range 2 {
+		in := newInstance(t, r.addr())
+		c := dial(t, in, "", "t")
+		assert.NoError(t, in.hub.Publish(core.Event{Data: "x"}, "t"))
+		c.next()
+		assert.True(t, "connections in use", clients() > before)
+		c.close()
+		assert.NoError(t, in.hub.Close())
+	}
+	waitFor(t, "every broker connection to close", func() bool { return clients() == before })
+	keys, err := rc.Keys(ctx, "{ssehub}:wake:*").Result()
+	assert.NoError(t, err)
+	assert.Equal(t, "wake-up streams left", len(keys), 0)
+}

@@ -1,0 +1,110 @@
+// Package redisbroker is a core.Broker on Redis Streams: several instances of
+// an app, each with its own core.Hub, serve the same events with the same ids,
+// so a client that reconnects to another instance resumes exactly where it
+// left off.
+//
+// # Example
+//
+//	b := redisbroker.New(&redis.Options{Addr: "127.0.0.1:6379"})
+//	hub := core.NewHub(core.WithBroker(b))
+//	defer hub.Close() // closes the broker too
+//	err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
+//
+// # Data model
+//
+// All keys share one hash tag, "{prefix}" (WithPrefix), so the multi-key
+// script and XREAD below work on Redis Cluster too (on one node):
+//
+//	{prefix}:meta         hash: epoch (random tag), seq (last event), base (seq when the epoch began)
+//	{prefix}:t:<topic>    stream per topic, XADD MAXLEN ~ WithMaxLen, expiring WithStreamTTL after its last event
+//	{prefix}:all          stream of Hub.PublishAll events
+//	{prefix}:wake:<inst>  one entry at most: wakes one instance's reader (see Reader)
+//
+// Publish runs one Lua script: it increments seq and adds the event to the
+// stream of each of its topics with the explicit stream id "<seq>-0". So every
+// event has one number, in one global order, the same on all its topics, and
+// the id clients see is "<epoch>-<seq>" (or the app's own Event.ID). Redis 5
+// or later is needed (streams).
+//
+// # Routing: one stream per topic
+//
+// An instance reads the streams of the topics its hub has subscribers for,
+// plus the broadcast stream, and nothing else: a topic nobody watches on an
+// instance costs that instance nothing. The price: an event for n topics is
+// stored n times, and each of an instance's reads names every topic it serves
+// (Redis does work per named stream on each read; thousands are fine, a
+// million are not). The other choices were a single stream that
+// every instance reads in full (one copy, but every instance decodes every
+// event of every topic) or topics hashed onto a fixed number of streams (a
+// middle ground that still reads foreign topics). Per-topic streams also make
+// history exact per topic: a busy topic never evicts a quiet one's history,
+// and filling a hub's history is one XREVRANGE on that topic's stream.
+//
+// # Reader
+//
+// One goroutine per broker reads, on a connection of its own. Its position is
+// one number, the seq of the last event it passed: stream ids rise across all
+// streams together, so one position serves them all. Each round, a Lua script
+// reads every subscribed topic's stream and the broadcast stream after the
+// position, together with the current seq, in one atomic step; the reader
+// delivers what it found in seq order (an event on several subscribed topics
+// once, with those topics) and moves its position up to that seq. When a round
+// finds nothing, the reader waits in XREAD BLOCK over the same streams plus its
+// wake-up stream, and starts a round when it returns. The XREAD only signals:
+// a blocked XREAD that wakes up may report just the stream that woke it (Redis
+// 7.0 does), which is no snapshot of the others.
+//
+// Subscribe, under the lock the reader delivers under, first runs a round
+// itself, so the position is the present even on an instance that had no
+// traffic; then it delivers the topic's newest events up to the position (the
+// history), and adds the topic. History and live events meet with no gap and
+// no duplicate. Then it restarts the reader's XREAD, so that it includes the
+// new stream, by adding an entry to this instance's wake-up stream, which the
+// blocked XREAD names. A wake-up cannot be missed, since it stays in the
+// stream until read; if sending one fails, only latency suffers: the reader's
+// next round, at most WithBlock later, reads the new topic from the position.
+// Unsubscribe needs no wake-up: delivery stops at once, and the next round
+// leaves the stream out.
+//
+// # Faults
+//
+// When the reader's connection fails (Redis restarted, the network dropped)
+// it reconnects with jittered, doubling backoff (WithBackoff) and resumes
+// after its position: events published by other instances meanwhile are
+// delivered once, in order, as long as the streams still hold them
+// (WithMaxLen). While it is disconnected, Publish and Subscribe have it try
+// at once (at most ten times a second) and fail with an error
+// wrapping ErrUnavailable if it cannot connect. Publish is never retried, so
+// an event is never published twice, and never lost silently. BrokerState
+// (Hub.Stats().Broker) reports Connected, Reconnects and LastError; WithLogger
+// logs the loss (Warn) and the recovery (Info).
+//
+// What survives a Redis crash is Redis's choice. With an AOF synced on every
+// write, every event Publish acknowledged reaches every instance. Without
+// persistence, an event acknowledged just before the crash is lost for the
+// instances that had not read it yet, and the numbering starts again in a new
+// epoch.
+//
+// # Ids and epochs
+//
+// When Redis loses its data (restarted without persistence, flushed, failed
+// over to a replica that lagged, restored from an older snapshot), its
+// counter starts again from a lower number. Every script therefore checks the
+// meta hash first: when it is gone, or holds a seq lower than one this
+// instance has already seen in the same epoch, a new epoch begins, with a new
+// random tag. Ids from before never match new ones, and hubs treat them as
+// unknown, or find them in their own history. The reader checks the epoch on
+// every connect and in every round (at least every WithBlock), and a publish
+// that meets another epoch wakes it; when the epoch changed, it starts from
+// the new epoch's first event. A rollback to an older snapshot is noticed by
+// the first instance that had seen further; an instance that had not may
+// publish under numbers that were handed out before, until then. Run Redis
+// with a maxmemory policy that never evicts the meta hash (noeviction or
+// volatile-*), or ids break.
+//
+// # Shutdown
+//
+// Hub.Shutdown calls Close, which closes the reader's socket (a blocked XREAD
+// returns at once), waits for the reader, deletes the wake-up stream and
+// closes both Redis clients: no goroutine or connection is left.
+package redisbroker

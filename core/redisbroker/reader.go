@@ -1,0 +1,313 @@
+package redisbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// kickEvery is the shortest time between connection attempts that publishes
+// and subscribes ask for while Redis is away (see Broker.connection).
+const kickEvery = 100 * time.Millisecond
+
+// readCount bounds the entries one read (catchUp) takes from each stream.
+const readCount = 512
+
+// run is the reader goroutine: one session per connection, with backoff
+// between them, until Close.
+func (b *Broker) run() {
+	defer b.wg.Done()
+	backoff := b.cfg.minBackoff
+	for {
+		b.st.Lock()
+		b.st.trying = true
+		b.st.Unlock()
+		began := time.Now()
+		established, err := b.session()
+		if b.isClosed() {
+			return
+		}
+		b.lost(established, err)
+		if established {
+			backoff = b.cfg.minBackoff
+		}
+		// Jitter in [backoff/2, backoff]: instances that lost Redis together
+		// do not all come back at the same instant.
+		t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+		select {
+		case <-b.done:
+			t.Stop()
+			return
+		case <-b.kick:
+			// A publish or subscribe is waiting: try now, but no more than
+			// ten times a second, so that publishing through an outage does
+			// not turn into a dial per publish.
+			t.Reset(time.Until(began.Add(min(b.cfg.minBackoff, kickEvery))))
+			select {
+			case <-b.done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		case <-t.C:
+		}
+		backoff = min(2*backoff, b.cfg.maxBackoff)
+	}
+}
+
+func (b *Broker) isClosed() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// session reads over a connection of its own until it fails, and reports
+// whether it got as far as reading. The reader dials the socket itself and
+// hands it to go-redis through the client's Dialer: a failed dial then never
+// reaches go-redis's pool, whose dial circuit breaker would delay the
+// reconnect by up to a second and leave a probing goroutine behind. Its own
+// connection matters too: a pooled one would be redialed silently, and a
+// restarted Redis would go unnoticed.
+//
+// Each round reads the streams with readScript (catchUp) until it has caught
+// up, then waits in XREAD BLOCK for any of them to grow, or for a wake-up.
+// The XREAD's reply is not used: a blocked XREAD that wakes up may report
+// only the stream that woke it (Redis 7.0 does), so it is no snapshot of all
+// the streams; the next catchUp is.
+func (b *Broker) session() (established bool, err error) {
+	if err := b.dialReader(); err != nil {
+		return false, err
+	}
+	conn := b.rd.EphemeralConn() // takes the socket just dialed; Close discards it
+	defer conn.Close()
+	ctx := b.ctx // Close cancels it, and closes the socket to end a blocked read
+	if err := b.sync(ctx, conn); err != nil {
+		return false, err
+	}
+	b.up()
+	for !b.isClosed() {
+		b.st.Lock()
+		recheck := b.st.recheck
+		b.st.Unlock()
+		if recheck {
+			if err := b.sync(ctx, conn); err != nil {
+				return true, err
+			}
+		}
+		b.mu.Lock()
+		caughtUp, n, err := b.catchUp(ctx, conn)
+		b.mu.Unlock()
+		switch {
+		case errors.Is(err, errEpoch):
+			if err := b.sync(ctx, conn); err != nil {
+				return true, err
+			}
+			continue
+		case err != nil:
+			return true, err
+		case !caughtUp || n > 0: // busy: read on without waiting
+			continue
+		}
+		res, err := conn.XRead(ctx, &redis.XReadArgs{Streams: b.waitArgs(), Count: 1, Block: b.cfg.block}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return true, err
+		}
+		for _, s := range res {
+			if s.Stream == b.kWake && len(s.Messages) > 0 {
+				b.mu.Lock()
+				b.wakePos = s.Messages[len(s.Messages)-1].ID
+				b.mu.Unlock()
+			}
+		}
+	}
+	return true, nil
+}
+
+// sync runs syncScript: it learns the epoch on the first session, keeps the
+// position when Redis still holds the same epoch (the reader then resumes
+// after the last event it delivered), and starts over at the epoch's base
+// when Redis lost its data.
+func (b *Broker) sync(ctx context.Context, c redis.Scripter) error {
+	b.st.Lock()
+	known, floor := b.st.epoch, b.st.floor
+	b.st.recheck = false
+	b.st.Unlock()
+	res, err := syncScript.Run(ctx, c, []string{b.kMeta}, newTag(), known, floor).Result()
+	if err != nil {
+		return err
+	}
+	out, err := replyStrings(res, 3)
+	if err != nil {
+		return err
+	}
+	epoch := out[0]
+	base, _ := strconv.ParseUint(out[1], 10, 64)
+	seq, _ := strconv.ParseUint(out[2], 10, 64)
+
+	b.mu.Lock()
+	switch {
+	case b.epoch == "": // first contact: deliver what is published from now on
+		b.epoch, b.pos = epoch, seq
+	case epoch != b.epoch:
+		b.cfg.logger.Warn("redisbroker: Redis lost its data; events not yet delivered from before are gone",
+			"old_epoch", b.epoch, "new_epoch", epoch, "last_delivered", b.pos)
+		b.epoch, b.pos, b.wakePos = epoch, base, ""
+	}
+	pos := b.pos
+	b.mu.Unlock()
+
+	b.st.Lock()
+	if b.st.epoch != epoch {
+		b.st.floor = 0
+	}
+	b.st.epoch = epoch
+	b.st.floor = max(b.st.floor, pos)
+	b.st.Unlock()
+	return nil
+}
+
+// waitArgs returns the streams and ids for XREAD BLOCK: the wake-up stream
+// after the last wake-up seen, the broadcast stream and each subscribed
+// topic's after pos.
+func (b *Broker) waitArgs() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tmu.Lock()
+	n := 2 + len(b.topics)
+	s := make([]string, 0, 2*n)
+	s = append(s, b.kWake, b.kAll)
+	for _, k := range b.topics {
+		s = append(s, k)
+	}
+	b.tmu.Unlock()
+	wake := b.wakePos
+	if wake == "" {
+		wake = "0-0"
+	}
+	s = append(s, wake)
+	pos := strconv.FormatUint(b.pos, 10) + "-0"
+	for range n - 1 {
+		s = append(s, pos)
+	}
+	return s
+}
+
+// errEpoch: Redis holds another epoch than the reader's; it must sync.
+var errEpoch = errors.New("Redis holds another epoch (it lost data); resyncing")
+
+// A pending event is one entry merged over the streams it came from.
+type pending struct {
+	e      entry
+	topics []string
+	all    bool
+}
+
+// catchUp reads the broadcast stream and every subscribed topic's stream after
+// pos, in one atomic step that also returns the current seq, and delivers what
+// it found in seq order: an event on several subscribed topics once, with
+// those topics. The caller holds mu. It returns how many events it delivered,
+// and whether it caught up: then
+// every stream holds nothing more up to that seq, and pos moves there, even
+// when nothing was delivered, so that a topic subscribed next starts from the
+// present.
+//
+// readCount may cut a busy stream short. Up to the lowest last seq among the
+// streams that were cut (the cutoff) every stream's reply is complete; pos
+// moves to the cutoff and the rest waits for the next round.
+func (b *Broker) catchUp(ctx context.Context, c redis.Scripter) (caughtUp bool, delivered int, err error) {
+	b.tmu.Lock()
+	keys := make([]string, 0, 2+len(b.topics))
+	names := make([]string, 0, 1+len(b.topics))
+	keys = append(keys, b.kMeta, b.kAll)
+	names = append(names, "") // the broadcast stream
+	for t, k := range b.topics {
+		keys = append(keys, k)
+		names = append(names, t)
+	}
+	b.tmu.Unlock()
+	// Our stream ids are "<seq>-0": the first one after pos is "<pos>-1".
+	res, err := readScript.Run(ctx, c, keys, b.epoch, strconv.FormatUint(b.pos, 10)+"-1", readCount).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, 0, errEpoch
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	list, ok := res.([]any)
+	if !ok || len(list) != len(keys) {
+		return false, 0, fmt.Errorf("redisbroker: unexpected read reply %T", res)
+	}
+	now, err := parseSeq(fmt.Sprint(list[0]))
+	if err != nil {
+		return false, 0, err
+	}
+	if now < b.pos { // same epoch, lower seq: Redis went back to an older snapshot
+		return false, 0, errEpoch
+	}
+	gone := make([]bool, len(names)) // unsubscribed while reading: nothing more for them
+	b.tmu.Lock()
+	for i, name := range names[1:] {
+		_, ok := b.topics[name]
+		gone[i+1] = !ok
+	}
+	b.tmu.Unlock()
+	cutoff := uint64(math.MaxUint64)
+	byseq := make(map[uint64]*pending)
+	for i, name := range names {
+		entries, err := fromScriptReply(list[i+1])
+		if err != nil {
+			return false, 0, err
+		}
+		if n := len(entries); n >= readCount {
+			cutoff = min(cutoff, entries[n-1].seq)
+		}
+		for _, e := range entries {
+			p := byseq[e.seq]
+			if p == nil {
+				p = &pending{e: e}
+				byseq[e.seq] = p
+			}
+			switch {
+			case i == 0:
+				p.all = true
+			case !gone[i]:
+				p.topics = append(p.topics, name)
+			}
+		}
+	}
+	seqs := make([]uint64, 0, len(byseq))
+	for seq := range byseq {
+		if seq > b.pos && seq <= cutoff {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		p := byseq[seq]
+		if p.all {
+			b.deliver(p.e.message(nil))
+		} else if len(p.topics) > 0 {
+			b.deliver(p.e.message(p.topics))
+		}
+	}
+	caughtUp = cutoff == math.MaxUint64
+	if caughtUp {
+		b.pos = max(b.pos, now)
+	} else {
+		b.pos = max(b.pos, cutoff)
+	}
+	b.st.Lock()
+	b.st.floor = max(b.st.floor, b.pos)
+	b.st.Unlock()
+	return caughtUp, len(seqs), nil
+}

@@ -1,0 +1,178 @@
+package redisbroker
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ssehub/ssehub/core"
+)
+
+// checkEpoch starts every script that reads or writes events. The meta hash
+// holds epoch (a random tag), seq (the last event's number) and base (seq when
+// the epoch began). A missing hash means Redis lost its data; a seq below what
+// this instance has seen in the same epoch (ARGV[3]) means Redis came back from
+// an older snapshot. Either way the numbers it is about to hand out were, or
+// may have been, handed out before, so a new epoch begins: the wire id carries
+// the tag, and an id from before is never taken for a new one.
+//
+// ARGV[1]: a fresh tag; ARGV[2]: the epoch the caller knows; ARGV[3]: the
+// highest seq the caller has seen in it.
+const checkEpoch = `
+local meta = KEYS[1]
+local e = redis.call('HGET', meta, 'epoch')
+local seq = tonumber(redis.call('HGET', meta, 'seq') or '0')
+if not e or (e == ARGV[2] and seq < tonumber(ARGV[3])) then
+  e = ARGV[1]
+  redis.call('HSET', meta, 'epoch', e, 'base', string.format('%d', seq), 'seq', string.format('%d', seq))
+end
+`
+
+// syncScript returns {epoch, base, seq}, starting an epoch if need be.
+var syncScript = redis.NewScript(checkEpoch + `
+return {e, redis.call('HGET', meta, 'base'), string.format('%d', seq)}
+`)
+
+// publishScript numbers an event and adds it to every stream in KEYS[2:] with
+// the same stream id, "<seq>-0", in one atomic step: one global order, one id.
+// ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6..9]: app id, type,
+// data, retry in ms. It returns {epoch, seq}.
+var publishScript = redis.NewScript(checkEpoch + `
+seq = redis.call('HINCRBY', meta, 'seq', 1)
+local id = string.format('%d-0', seq)
+local f = {'e', e, 'd', ARGV[8]}
+if ARGV[6] ~= '' then f[#f+1] = 'i'; f[#f+1] = ARGV[6] end
+if ARGV[7] ~= '' then f[#f+1] = 'y'; f[#f+1] = ARGV[7] end
+if ARGV[9] ~= '0' then f[#f+1] = 'r'; f[#f+1] = ARGV[9] end
+local ttl = tonumber(ARGV[5])
+for i = 2, #KEYS do
+  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], id, unpack(f))
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return {e, string.format('%d', seq)}
+`)
+
+// historyScript returns the newest ARGV[3] entries of stream KEYS[2] up to id
+// ARGV[2], newest first, or nil when the epoch is no longer ARGV[1]: then the
+// caller's position means nothing in this Redis.
+var historyScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return false end
+return redis.call('XREVRANGE', KEYS[2], ARGV[2], '-', 'COUNT', ARGV[3])
+`)
+
+// readScript reads, if the epoch is still ARGV[1], every stream in KEYS[2:]
+// from id ARGV[2] on, at most ARGV[3] entries each, and returns
+// {seq, entries of KEYS[2], entries of KEYS[3], ...}: one atomic snapshot.
+// It returns nil when the epoch moved on.
+var readScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return false end
+local out = {redis.call('HGET', KEYS[1], 'seq') or '0'}
+for i = 2, #KEYS do
+  out[i] = redis.call('XRANGE', KEYS[i], ARGV[2], '+', 'COUNT', ARGV[3])
+end
+return out
+`)
+
+// An entry is one event as a stream holds it.
+type entry struct {
+	seq   uint64
+	epoch string // "e": the epoch it was published in
+	id    string // "i": the app's id, if it set one
+	typ   string // "y"
+	data  string // "d"
+	retry int64  // "r": milliseconds
+}
+
+// wireID is the id clients see: the app's, or "<epoch>-<seq>". Epoch tags are
+// ten characters, so these ids never parse as a hub's own ("<8 chars>-<seq>").
+func (e *entry) wireID() string {
+	if e.id != "" {
+		return e.id
+	}
+	return e.epoch + "-" + strconv.FormatUint(e.seq, 10)
+}
+
+func (e *entry) message(topics []string) core.Message {
+	return core.Message{
+		ID:     e.wireID(),
+		Topics: topics,
+		Event:  core.Event{Type: e.typ, Data: e.data, Retry: time.Duration(e.retry) * time.Millisecond},
+	}
+}
+
+func (e *entry) set(k string, v any) {
+	s, _ := v.(string)
+	switch k {
+	case "e":
+		e.epoch = s
+	case "i":
+		e.id = s
+	case "y":
+		e.typ = s
+	case "d":
+		e.data = s
+	case "r":
+		e.retry, _ = strconv.ParseInt(s, 10, 64)
+	}
+}
+
+// parseSeq reads the seq out of a stream id "<seq>-0".
+func parseSeq(id string) (uint64, error) {
+	n, _, _ := strings.Cut(id, "-")
+	seq, err := strconv.ParseUint(n, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("redisbroker: stream id %q is not one of ours", id)
+	}
+	return seq, nil
+}
+
+// fromScriptReply parses XREVRANGE as a script returns it:
+// [[id, [field, value, ...]], ...].
+func fromScriptReply(v any) ([]entry, error) {
+	rows, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("redisbroker: unexpected history reply %T", v)
+	}
+	out := make([]entry, 0, len(rows))
+	for _, r := range rows {
+		row, ok := r.([]any)
+		if !ok || len(row) != 2 {
+			return nil, fmt.Errorf("redisbroker: unexpected history row %v", r)
+		}
+		id, _ := row[0].(string)
+		seq, err := parseSeq(id)
+		if err != nil {
+			return nil, err
+		}
+		e := entry{seq: seq}
+		kv, _ := row[1].([]any)
+		for i := 0; i+1 < len(kv); i += 2 {
+			k, _ := kv[i].(string)
+			e.set(k, kv[i+1])
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// replyStrings parses the {a, b, c} reply of syncScript and publishScript.
+func replyStrings(v any, n int) ([]string, error) {
+	list, ok := v.([]any)
+	if !ok || len(list) != n {
+		return nil, fmt.Errorf("redisbroker: unexpected script reply %v", v)
+	}
+	out := make([]string, n)
+	for i, x := range list {
+		switch x := x.(type) {
+		case string:
+			out[i] = x
+		case int64:
+			out[i] = strconv.FormatInt(x, 10)
+		default:
+			return nil, fmt.Errorf("redisbroker: unexpected script reply %v", v)
+		}
+	}
+	return out, nil
+}
