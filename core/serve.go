@@ -62,6 +62,7 @@ func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
 	}
 	reason, err := s.run(ctx, w)
 	s.stream.Store(nil)
+	defer h.streams.Done() // last: Shutdown waits for the hook too
 	h.finish(s, reason)
 	h.opt.logger.Debug("ssehub: stream ended", "reason", string(reason), "topics", s.sub.Topics, "err", err)
 	if fn := h.opt.onDisconnect; fn != nil {
@@ -73,12 +74,12 @@ func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
 	return err
 }
 
-// finish removes an ended stream from the hub.
+// finish removes an ended stream from the hub; the caller then calls
+// h.streams.Done.
 func (h *Hub) finish(s *Subscriber, reason DisconnectReason) {
 	s.state.Store(stateDone)
 	h.unsubscribe(s)
 	h.stats.disconnect(reason)
-	h.streams.Done()
 }
 
 // errHook carries a hook's failure out of run.

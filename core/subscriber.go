@@ -130,6 +130,7 @@ func (s *Subscriber) Close() {
 	s.end()
 	if s.state.CompareAndSwap(stateSubscribed, stateDone) {
 		s.hub.finish(s, DisconnectClosed)
+		s.hub.streams.Done()
 	}
 }
 
