@@ -22,11 +22,13 @@ type Broker interface {
 	// An error means the event may not have been published.
 	Publish(ctx context.Context, m Message) error
 	// Subscribe asks for the messages of topic. Before it returns, the broker
-	// delivers the topic's messages it still holds (at most the hub's history
-	// size: historyHint) and then keeps delivering new ones, with no gap
-	// and no duplicate between the two.
+	// delivers the topic's messages it still holds (at most historyHint, in
+	// Seq order), then keeps delivering new ones, with no gap and no duplicate
+	// between the two. A delivery names only topics whose Subscribe has
+	// returned, and, while it runs, the topic being filled.
 	Subscribe(ctx context.Context, topic string, historyHint int) error
-	// Unsubscribe says the hub no longer needs topic.
+	// Unsubscribe says the hub no longer needs topic. It is called from the
+	// hub's housekeeping goroutine and must not block.
 	Unsubscribe(topic string)
 	// Close stops delivery and releases every connection and goroutine of the
 	// broker. Hub.Shutdown calls it once, after the streams have ended.
@@ -42,6 +44,12 @@ type Message struct {
 	Topics []string
 	// Event is the event, without its ID.
 	Event Event
+	// Seq is the broker's order for the message, the same on every hub:
+	// increasing across all topics in the order live messages are delivered.
+	// Hubs replay in this order, so a client on several topics resumes
+	// exactly on any hub. Zero lets the hub number messages as they arrive
+	// (then only single-topic resumes across hubs are exact).
+	Seq uint64
 }
 
 // A BrokerStater is a Broker that reports its health; Hub.Stats includes it.

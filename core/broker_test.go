@@ -46,6 +46,7 @@ func (m *memBroker) Publish(_ context.Context, msg core.Message) error {
 		return errors.New("engine down")
 	}
 	b.seq++
+	msg.Seq = uint64(b.seq)
 	if msg.ID == "" {
 		msg.ID = "m" + strconv.Itoa(b.seq)
 	}
@@ -59,14 +60,20 @@ func (m *memBroker) Publish(_ context.Context, msg core.Message) error {
 		if c.closed {
 			continue
 		}
-		for _, t := range msg.Topics {
-			if c.topics[t] {
-				c.deliver(msg)
-				break
-			}
-		}
 		if len(msg.Topics) == 0 {
 			c.deliver(msg)
+			continue
+		}
+		var mine []string // only topics this hub subscribed to
+		for _, t := range msg.Topics {
+			if c.topics[t] {
+				mine = append(mine, t)
+			}
+		}
+		if len(mine) > 0 {
+			m := msg
+			m.Topics = mine
+			c.deliver(m)
 		}
 	}
 	return nil
@@ -78,7 +85,7 @@ func (m *memBroker) Subscribe(_ context.Context, topic string, hint int) error {
 	defer b.mu.Unlock()
 	log := b.log[topic]
 	for _, msg := range log[max(0, len(log)-hint):] {
-		m.deliver(core.Message{ID: msg.ID, Topics: []string{topic}, Event: msg.Event})
+		m.deliver(core.Message{ID: msg.ID, Seq: msg.Seq, Topics: []string{topic}, Event: msg.Event})
 	}
 	m.topics[topic] = true
 	return nil
@@ -144,4 +151,28 @@ func TestHub_BrokerPublishErrorIsReturned(t *testing.T) {
 	err := h.Publish(core.Event{Data: "x"}, "t")
 	assert.True(t, "error: "+err.Error(), err != nil && err.Error() == "ssehub: publish through broker: engine down")
 	assert.Equal(t, "counted", h.Stats().BrokerErrors, uint64(1))
+}
+
+// A client on two topics moves to a hub that had subscribers for neither:
+// the broker's order makes the resume exact across both.
+func TestHub_BrokerMultiTopicResumeOnAnotherHub(t *testing.T) {
+	bus := &memBus{}
+	h1 := newHub(t, core.WithBroker(bus.broker()))
+	h2 := newHub(t, core.WithBroker(bus.broker()))
+	h2Other := connect(t, h2, core.Subscription{Topics: []string{"c"}}) // c is live on h2 already
+	a := connect(t, h1, core.Subscription{Topics: []string{"a", "c"}})
+	assert.NoError(t, h1.Publish(core.Event{Data: "1"}, "a"))
+	assert.NoError(t, h1.Publish(core.Event{Data: "2"}, "c"))
+	assert.Equal(t, "first two", a.nextN(2), []string{"1", "2"})
+	last := a.dec.LastEventID()
+	a.close()
+	assert.NoError(t, h1.Publish(core.Event{Data: "3"}, "a"))
+	assert.NoError(t, h1.Publish(core.Event{Data: "4"}, "c"))
+	assert.NoError(t, h1.Publish(core.Event{Data: "5"}, "a", "c"))
+	assert.Equal(t, "the other hub's own client", h2Other.nextN(3), []string{"2", "4", "5"})
+
+	b := connect(t, h2, core.Subscription{Topics: []string{"a", "c"}, LastEventID: last})
+	assert.NoError(t, h2.Publish(core.Event{Data: "6"}, "c"))
+	assert.Equal(t, "exactly the missed events in order, then live", b.nextN(4), []string{"3", "4", "5", "6"})
+	assert.Equal(t, "hit", h2.Stats().ReplayHits, uint64(1))
 }

@@ -162,7 +162,7 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) error {
 		}
 		return nil
 	}
-	if !h.append(e, topics, e.ID == "", true) {
+	if !h.append(e, topics, e.ID == "", true, 0) && h.isClosed() {
 		return ErrClosed
 	}
 	return nil
@@ -173,8 +173,9 @@ const idRoom = 4 + 8 + 1 + 20 + 1
 
 // append encodes e once and adds it to the rings of topics (nil: every
 // subscriber), then wakes their streams. With assignID it writes a hub id.
-// It reports false if the hub is closed.
-func (h *Hub) append(e Event, topics []string, assignID, create bool) bool {
+// A broker's seq, when not zero, orders the event instead of the hub's next
+// number. It reports false if the hub is closed, or if no ring took it.
+func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64) bool {
 	var buf []byte
 	if assignID {
 		buf = appendValidEvent(make([]byte, idRoom, idRoom+len(e.Data)+len(e.Type)+32), e)
@@ -193,8 +194,11 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool) bool {
 		h.mu.Unlock()
 		return false
 	}
-	h.seq++
-	f.seq = h.seq
+	if seq == 0 {
+		seq = h.seq + 1
+	}
+	h.seq = max(h.seq, seq) // a topic's history, filled late, comes with older numbers
+	f.seq = seq
 	if assignID {
 		id := strconv.AppendUint(append(append([]byte("id: "), h.epoch...), '-'), f.seq, 10)
 		id = append(id, '\n')
@@ -220,8 +224,11 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool) bool {
 			woken = append(woken, t)
 		}
 	}
-	h.committed.Store(f.seq)
+	h.committed.Store(h.seq)
 	h.mu.Unlock()
+	if len(woken) == 0 {
+		return false
+	}
 
 	for _, t := range woken {
 		for _, s := range *t.subs.Load() {
@@ -262,8 +269,9 @@ func (h *Hub) deliver(m Message) {
 	if len(topics) == 0 {
 		topics = nil
 	}
-	h.stats.brokerDelivered.Add(1)
-	h.append(e, topics, m.ID == "", false)
+	if h.append(e, topics, m.ID == "", false, m.Seq) {
+		h.stats.brokerDelivered.Add(1)
+	}
 }
 
 // Subscribers returns how many streams are on topic now.

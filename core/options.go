@@ -183,3 +183,12 @@ func WithLogger(l *slog.Logger) Option {
 func WithBroker(b Broker) Option {
 	return func(o *options) { o.broker = b }
 }
+
+// WithBrokerTimeout bounds each call to the broker made without a context
+// of the caller's: Publish (PublishContext takes yours) and the Subscribe
+// that fills a topic's history when its first stream arrives.
+// Default: 5s.
+func WithBrokerTimeout(d time.Duration) Option {
+	mustPositive("WithBrokerTimeout", d)
+	return func(o *options) { o.brokerTimeout = d }
+}

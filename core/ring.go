@@ -8,6 +8,7 @@ type frame struct {
 	id    string // wire id when it is not hub-assigned ("" otherwise)
 	data  []byte // the complete encoded frame; never modified
 	at    int64  // when it was appended, unix nanoseconds (history age)
+	own   bool   // sent to one subscriber (Subscriber.Send): never replay's or a snapshot's
 	first entry  // the entry of the first ring it is appended to: one allocation less
 }
 

@@ -140,7 +140,7 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			b.write(appendValidEvent(b.scratch[:0], e))
 		}
 		if len(events) > 0 {
-			s.lastSeq = max(s.lastSeq, before)
+			s.skipUpTo = max(s.skipUpTo, before)
 		}
 	}
 	if err := b.flush(); err != nil {
@@ -288,14 +288,29 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 			return false, ErrLagged
 		}
 		s.cursors[best]++
-		if e.f.seq <= s.lastSeq {
-			continue
+		if s.written(e.f) {
+			continue // replaced, or already written from another of its rings
 		}
-		s.lastSeq = e.f.seq
+		s.lastSeq, s.lastFrame = e.f.seq, e.f
 		b.write(e.f.data)
 		b.frames++
 	}
 	return true, nil
+}
+
+// written reports whether f, or the event it carries, needs no writing: it
+// was replaced by replay or the snapshot, or came already through another of
+// the subscriber's rings (the same frame, or, filled in by a broker, a copy
+// with the same number). Frames sent to this subscriber alone may share the
+// number of the event before them, so they are told apart.
+func (s *Subscriber) written(f *frame) bool {
+	switch {
+	case f.seq <= s.skipUpTo && !f.own, f.seq < s.lastSeq, f == s.lastFrame:
+		return true
+	case f.seq == s.lastSeq:
+		return !f.own && s.lastFrame != nil && !s.lastFrame.own
+	}
+	return false
 }
 
 // A batch is what one round writes under one deadline before one flush.

@@ -81,7 +81,9 @@ type Subscriber struct {
 	cursors []uint64
 	ends    []uint64 // scratch for drain
 	direct  *ring    // events sent to this subscriber alone
-	lastSeq uint64   // newest seq written (or skipped by replay)
+	lastSeq   uint64 // newest seq written
+	lastFrame *frame // the frame written last: a direct send may share its seq
+	skipUpTo  uint64 // frames up to this were replaced by replay or the snapshot
 	start   uint64   // committed seq at subscribe: replay ends here
 
 	waiting      atomic.Bool // parked: publishers must wake it
@@ -148,13 +150,15 @@ func (s *Subscriber) Send(e Event) error {
 	default:
 	}
 	h := s.hub
-	f := &frame{data: appendValidEvent(nil, e), id: e.ID, at: time.Now().UnixNano()}
+	f := &frame{data: appendValidEvent(nil, e), id: e.ID, at: time.Now().UnixNano(), own: true}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return ErrClosed
 	}
-	h.seq++
+	if h.opt.broker == nil {
+		h.seq++ // with a broker, numbers are the broker's: share the current one
+	}
 	f.seq = h.seq
 	s.direct.append(f, 1<<62)
 	h.committed.Store(f.seq)
@@ -257,14 +261,14 @@ func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
 		s.replay = ReplayMiss
 		if seq, ok := h.resolveLocked(lastID, s.sources); ok && h.replayableLocked(seq, s.sources) {
 			s.replay = ReplayHit
-			s.lastSeq = seq
+			s.lastSeq, s.skipUpTo = seq, seq
 			for i, r := range s.sources {
 				s.cursors[i] = r.after(seq)
 			}
 		}
 	}
 	if s.replay != ReplayHit {
-		s.lastSeq = h.seq
+		s.lastSeq, s.skipUpTo = h.seq, h.seq
 		for i, r := range s.sources {
 			s.cursors[i] = r.end.Load()
 		}
@@ -419,6 +423,14 @@ func (h *Hub) brokerSubscribe(topics []string) error {
 			if err != nil {
 				t.brokerReady = nil // the next subscriber tries again
 				h.stats.brokerErrors.Add(1)
+			} else if t.ring.start == 0 {
+				// Replay into the topic is complete from just before the
+				// oldest message the broker still held; with none, from
+				// anywhere.
+				t.ring.dropped = 0
+				if e := t.ring.at(0); e != nil {
+					t.ring.dropped = e.f.seq - 1
+				}
 			}
 			h.mu.Unlock()
 			close(ready)

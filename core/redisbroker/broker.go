@@ -38,6 +38,7 @@ type Broker struct {
 	deliver func(core.Message)
 	epoch   string // the epoch the reader synced with; "" before the first sync
 	pos     uint64 // seq of the last event delivered: every stream is read after it
+	seqBase uint64 // added to seqs for Message.Seq, raised when an epoch restarts them
 	wakePos string
 
 	// tmu guards topics, so that Unsubscribe (called from the hub's
@@ -283,7 +284,7 @@ func (b *Broker) subscribe(ctx context.Context, topic string, historyHint int) e
 			return err
 		}
 		for i := len(hist) - 1; i >= 0; i-- {
-			b.deliver(hist[i].message([]string{topic}))
+			b.deliver(hist[i].message([]string{topic}, b.seqBase))
 		}
 	}
 	b.tmu.Lock()

@@ -161,6 +161,9 @@ func (b *Broker) sync(ctx context.Context, c redis.Scripter) error {
 	case epoch != b.epoch:
 		b.cfg.logger.Warn("redisbroker: Redis lost its data; events not yet delivered from before are gone",
 			"old_epoch", b.epoch, "new_epoch", epoch, "last_delivered", b.pos)
+		if b.pos+b.seqBase > base { // numbers restart: keep Message.Seq growing
+			b.seqBase = b.pos + b.seqBase - base
+		}
 		b.epoch, b.pos, b.wakePos = epoch, base, ""
 	}
 	pos := b.pos
@@ -216,10 +219,9 @@ type pending struct {
 // pos, in one atomic step that also returns the current seq, and delivers what
 // it found in seq order: an event on several subscribed topics once, with
 // those topics. The caller holds mu. It returns how many events it delivered,
-// and whether it caught up: then
-// every stream holds nothing more up to that seq, and pos moves there, even
-// when nothing was delivered, so that a topic subscribed next starts from the
-// present.
+// and whether it caught up: then every stream holds nothing more up to that
+// seq, and pos moves there, even when nothing was delivered, so that a topic
+// subscribed next starts from the present.
 //
 // readCount may cut a busy stream short. Up to the lowest last seq among the
 // streams that were cut (the cutoff) every stream's reply is complete; pos
@@ -295,9 +297,9 @@ func (b *Broker) catchUp(ctx context.Context, c redis.Scripter) (caughtUp bool, 
 	for _, seq := range seqs {
 		p := byseq[seq]
 		if p.all {
-			b.deliver(p.e.message(nil))
+			b.deliver(p.e.message(nil, b.seqBase))
 		} else if len(p.topics) > 0 {
-			b.deliver(p.e.message(p.topics))
+			b.deliver(p.e.message(p.topics, b.seqBase))
 		}
 	}
 	caughtUp = cutoff == math.MaxUint64

@@ -94,9 +94,12 @@ func (e *entry) wireID() string {
 	return e.epoch + "-" + strconv.FormatUint(e.seq, 10)
 }
 
-func (e *entry) message(topics []string) core.Message {
+// message is the entry as the hub takes it. seqBase lifts the seq above
+// every seq of earlier epochs, so that Message.Seq only grows.
+func (e *entry) message(topics []string, seqBase uint64) core.Message {
 	return core.Message{
 		ID:     e.wireID(),
+		Seq:    seqBase + e.seq,
 		Topics: topics,
 		Event:  core.Event{Type: e.typ, Data: e.data, Retry: time.Duration(e.retry) * time.Millisecond},
 	}
