@@ -44,7 +44,9 @@ func TestHub_LivenessCheckFindsGonePeers(t *testing.T) {
 			server, client := tcpPair(t)
 			defer server.Close()
 			served := make(chan error, 1)
-			go func() { served <- h.Serve(context.Background(), core.NewConnStream(server), core.Subscription{Topics: []string{"t"}}) }()
+			go func() {
+				served <- h.Serve(context.Background(), core.NewConnStream(server), core.Subscription{Topics: []string{"t"}})
+			}()
 			waitFor(t, "subscribed", func() bool { return h.Subscribers("t") == 1 })
 			client.Write([]byte("stray bytes do not count as leaving"))
 			time.Sleep(1500 * time.Millisecond) // one liveness round: still there

@@ -76,15 +76,15 @@ type Subscriber struct {
 	replay ReplayResult
 
 	// Read by the stream; set at subscribe.
-	topics  []*topic
-	sources []*ring // topics' rings, the hub's all-ring, and direct
-	cursors []uint64
-	ends    []uint64 // scratch for drain
-	direct  *ring    // events sent to this subscriber alone
-	lastSeq   uint64 // newest seq written
-	lastFrame *frame // the frame written last: a direct send may share its seq
-	skipUpTo  uint64 // frames up to this were replaced by replay or the snapshot
-	start   uint64   // committed seq at subscribe: replay ends here
+	topics    []*topic
+	sources   []*ring // topics' rings, the hub's all-ring, and direct
+	cursors   []uint64
+	ends      []uint64 // scratch for drain
+	direct    *ring    // events sent to this subscriber alone
+	lastSeq   uint64   // newest seq written
+	lastFrame *frame   // the frame written last: a direct send may share its seq
+	skipUpTo  uint64   // frames up to this were replaced by replay or the snapshot
+	start     uint64   // committed seq at subscribe: replay ends here
 
 	waiting      atomic.Bool // parked: publishers must wake it
 	wake         chan struct{}
