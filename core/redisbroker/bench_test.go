@@ -21,7 +21,7 @@ func BenchmarkLatency(b *testing.B) {
 	})
 	b.Run("redis", func(b *testing.B) {
 		r := startRedis(b)
-		pub, sub := newInstance(b, r.addr()), newInstance(b, r.addr())
+		pub, sub := newInstance(b, r.Addr()), newInstance(b, r.Addr())
 		benchLatency(b, pub, dial(b, sub, "", "t"))
 	})
 }

@@ -17,7 +17,7 @@ import (
 // on either, in the same order, with the same ids.
 func TestBroker_TwoInstancesSameEventsOrderIDs(t *testing.T) {
 	r := startRedis(t)
-	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	ca, cb := dial(t, a, "", "t"), dial(t, b, "", "t")
 
 	const perSide = 50
@@ -61,7 +61,7 @@ func TestBroker_TwoInstancesSameEventsOrderIDs(t *testing.T) {
 // then live ones.
 func TestBroker_ResumeOnAnotherInstance(t *testing.T) {
 	r := startRedis(t)
-	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	watch := dial(t, a, "", "news") // sees everything, for the ids
 	moving := dial(t, a, "", "news")
 	for i := range 5 {
@@ -88,7 +88,7 @@ func TestBroker_ResumeOnAnotherInstance(t *testing.T) {
 // holds it under the same stream id on each topic.
 func TestBroker_MultiTopicPublishOnceOneID(t *testing.T) {
 	r := startRedis(t)
-	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	xyA, xyB, yB := dial(t, a, "", "x", "y"), dial(t, b, "", "x", "y"), dial(t, b, "", "y")
 
 	assert.NoError(t, b.hub.Publish(core.Event{Data: "both"}, "x", "y"))
@@ -104,7 +104,7 @@ func TestBroker_MultiTopicPublishOnceOneID(t *testing.T) {
 	assert.Equal(t, "y only client", datas(ey), []string{"both", "y only", "end"})
 	assert.Equal(t, "one id for both topics", ey[0].ID, ea[0].ID)
 
-	rc := redis.NewClient(&redis.Options{Addr: r.addr()})
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer rc.Close()
 	ctx := context.Background()
 	xs, err := rc.XRange(ctx, "{ssehub}:t:x", "-", "+").Result()
@@ -120,7 +120,7 @@ func TestBroker_MultiTopicPublishOnceOneID(t *testing.T) {
 // broadcasts): B, watching only "y", gets none of the traffic on "x".
 func TestBroker_RoutesOnlySubscribedTopics(t *testing.T) {
 	r := startRedis(t)
-	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	cx, cy := dial(t, a, "", "x"), dial(t, b, "", "y")
 	for i := range 20 {
 		assert.NoError(t, a.hub.Publish(core.Event{Data: fmt.Sprint(i)}, "x"))
@@ -135,7 +135,7 @@ func TestBroker_RoutesOnlySubscribedTopics(t *testing.T) {
 // An app's own Event.ID travels as the wire id; type and retry survive.
 func TestBroker_AppIDTypeRetry(t *testing.T) {
 	r := startRedis(t)
-	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	cb := dial(t, b, "", "t")
 	want := core.Event{ID: "order-17", Type: "order", Data: "line 1\nline 2", Retry: 1500 * time.Millisecond}
 	assert.NoError(t, a.hub.Publish(want, "t"))
@@ -146,7 +146,7 @@ func TestBroker_AppIDTypeRetry(t *testing.T) {
 // streams; TestMain checks that no goroutine is left.
 func TestBroker_ShutdownReleasesEverything(t *testing.T) {
 	r := startRedis(t)
-	rc := redis.NewClient(&redis.Options{Addr: r.addr()})
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer rc.Close()
 	ctx := context.Background()
 	clients := func() int {
@@ -157,7 +157,7 @@ func TestBroker_ShutdownReleasesEverything(t *testing.T) {
 	before := clients() // this test's own connection
 
 	for range 2 {
-		in := newInstance(t, r.addr())
+		in := newInstance(t, r.Addr())
 		c := dial(t, in, "", "t")
 		assert.NoError(t, in.hub.Publish(core.Event{Data: "x"}, "t"))
 		c.next()

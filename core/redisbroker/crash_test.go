@@ -26,7 +26,7 @@ import (
 // yet. TestBroker_RedisKilledAndRestarted covers that case.
 func TestBroker_PublishingThroughACrash(t *testing.T) {
 	r := startRedis(t, "--appendonly", "yes", "--appendfsync", "always")
-	a, b := newInstance(t, r.addr()), newInstance(t, r.addr())
+	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	ca := dial(t, a, "", "t")
 
 	var (
@@ -57,13 +57,13 @@ func TestBroker_PublishingThroughACrash(t *testing.T) {
 		}
 	}()
 	time.Sleep(100 * time.Millisecond)
-	r.kill()
+	r.Kill()
 	waitFor(t, "a publish to fail", func() bool { // a publish under way may outlast a short outage
 		mu.Lock()
 		defer mu.Unlock()
 		return failed > 0
 	})
-	r.start()
+	r.Start()
 	waitFor(t, "both back", func() bool { return a.state().Connected && b.state().Connected })
 	time.Sleep(100 * time.Millisecond)
 	close(stop)

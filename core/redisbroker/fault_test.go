@@ -41,8 +41,8 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRedis(t, tc.args...)
 			logs := &logRecorder{}
-			a := newInstance(t, r.addr(), redisbroker.WithLogger(slog.New(logs)))
-			b := newInstance(t, r.addr())
+			a := newInstance(t, r.Addr(), redisbroker.WithLogger(slog.New(logs)))
+			b := newInstance(t, r.Addr())
 			ca, cb := dial(t, a, "", "t"), dial(t, b, "", "t")
 			for i := range 3 {
 				assert.NoError(t, b.hub.Publish(core.Event{Data: fmt.Sprint("pre", i)}, "t"))
@@ -50,7 +50,7 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 			pre := ca.nextN(3)
 			cb.nextN(3)
 
-			r.kill()
+			r.Kill()
 			waitFor(t, "both brokers to see Redis gone", func() bool {
 				return !a.state().Connected && !b.state().Connected
 			})
@@ -59,7 +59,7 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 			assert.Equal(t, "publish error counted", b.hub.Stats().BrokerErrors, uint64(1))
 			assert.True(t, "LastError says why", b.state().LastError != "")
 
-			r.start()
+			r.Start()
 			for i := range 6 { // at once: A's reader may still be backing off
 				in := []*instance{b, a}[i%2]
 				assert.NoError(t, in.hub.Publish(core.Event{Data: fmt.Sprint("post", i)}, "t"))
@@ -99,14 +99,14 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 // once, in order, when A's reader resumes after the last id it delivered.
 func TestBroker_ResumesAfterConnectionDrop(t *testing.T) {
 	r := startRedis(t)
-	a := newInstance(t, r.addr(), redisbroker.WithBackoff(time.Second, time.Second))
-	b := newInstance(t, r.addr())
+	a := newInstance(t, r.Addr(), redisbroker.WithBackoff(time.Second, time.Second))
+	b := newInstance(t, r.Addr())
 	ca, cb := dial(t, a, "", "t"), dial(t, b, "", "t")
 	assert.NoError(t, b.hub.Publish(core.Event{Data: "before"}, "t"))
 	ca.next()
 	cb.next()
 
-	rc := redis.NewClient(&redis.Options{Addr: r.addr()})
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer rc.Close()
 	assert.NoError(t, rc.ClientKillByFilter(context.Background(), "TYPE", "normal", "SKIPME", "yes").Err())
 	waitFor(t, "A to see the connection gone", func() bool { return !a.state().Connected })
@@ -128,8 +128,8 @@ func TestBroker_ResumesAfterConnectionDrop(t *testing.T) {
 // publish meets the new epoch; A when its XREAD has been idle for WithBlock).
 func TestBroker_DataLossWhileConnected(t *testing.T) {
 	r := startRedis(t)
-	a := newInstance(t, r.addr(), redisbroker.WithBlock(100*time.Millisecond))
-	b := newInstance(t, r.addr(), redisbroker.WithBlock(time.Minute))
+	a := newInstance(t, r.Addr(), redisbroker.WithBlock(100*time.Millisecond))
+	b := newInstance(t, r.Addr(), redisbroker.WithBlock(time.Minute))
 	ca, cb := dial(t, a, "", "t"), dial(t, b, "", "t")
 	for i := range 3 {
 		assert.NoError(t, a.hub.Publish(core.Event{Data: fmt.Sprint("pre", i)}, "t"))
@@ -137,7 +137,7 @@ func TestBroker_DataLossWhileConnected(t *testing.T) {
 	pre := ca.nextN(3)
 	cb.nextN(3)
 
-	rc := redis.NewClient(&redis.Options{Addr: r.addr()})
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer rc.Close()
 	assert.NoError(t, rc.FlushAll(context.Background()).Err())
 	for i := range 3 {
@@ -156,8 +156,8 @@ func TestBroker_DataLossWhileConnected(t *testing.T) {
 // without waiting for the reader's backoff.
 func TestBroker_RedisDownAtStart(t *testing.T) {
 	r := startRedis(t)
-	r.kill()
-	b := redisbroker.New(&redis.Options{Addr: r.addr()}, redisbroker.WithBackoff(time.Minute, time.Minute))
+	r.Kill()
+	b := redisbroker.New(&redis.Options{Addr: r.Addr()}, redisbroker.WithBackoff(time.Minute, time.Minute))
 	assert.NoError(t, b.Start(func(core.Message) {}))
 	defer b.Close()
 
@@ -171,7 +171,7 @@ func TestBroker_RedisDownAtStart(t *testing.T) {
 	st := b.BrokerState()
 	assert.True(t, "disconnected, with a reason: "+st.LastError, !st.Connected && st.LastError != "")
 
-	r.start() // the reader's backoff is a minute: the calls below bring it back
+	r.Start() // the reader's backoff is a minute: the calls below bring it back
 	assert.NoError(t, b.Subscribe(ctx, "t", 10))
 	assert.NoError(t, b.Publish(ctx, core.Message{Topics: []string{"t"}}))
 	assert.True(t, "connected", b.BrokerState().Connected)
