@@ -80,17 +80,18 @@ type netConner interface{ NetConn() net.Conn }
 // WithTakeover lets adapters take over HTTP/1.1 connections once the
 // response headers are decided: the framework's goroutine, buffers and
 // request state are released, and the stream is written by one small
-// goroutine of the hub's. An idle stream then costs a few KiB instead of
-// tens (see the README's Performance section), and writes go straight to
-// the socket. HTTP/2 streams are always served the usual way.
+// goroutine of the hub's, straight to the socket. An idle stream then costs
+// a few KiB instead of tens (see the README's Performance section). HTTP/2
+// streams are always served the usual way.
 //
 // The trade-offs: middleware that acts after the handler returns no longer
-// sees the response (a compressor never wraps a taken-over stream; adapters
-// do not take over when one has set Content-Encoding), and the response ends
-// with the connection (Connection: close) instead of a chunked terminator.
-// A client that leaves is noticed by a check of the socket every second,
-// or by a failed write.
-// Default: false.
+// sees the response (adapters do not take over when a compressor has set
+// Content-Encoding, so compressed streams keep working); the response ends
+// with the connection (Connection: close) rather than a chunked terminator;
+// and a client that leaves is noticed by the hub's check of its socket, once
+// a second, or by a failed write, instead of at once through the request's
+// context. Turn it off to keep every stream inside the framework.
+// Default: true.
 func WithTakeover(on bool) Option {
 	return func(o *options) { o.takeover = on }
 }

@@ -52,7 +52,7 @@ type Hub struct {
 type topic struct {
 	name string
 	ring *ring
-	subs atomic.Pointer[[]*Subscriber] // copied on write under Hub.mu
+	subs subList
 
 	idleAt int64 // when the last subscriber left, unix nanoseconds; guarded by Hub.mu
 
@@ -77,7 +77,6 @@ func NewHub(opts ...Option) *Hub {
 		finished:  make(chan struct{}),
 	}
 	h.all = &topic{ring: newRing(o.historySize, 0)}
-	h.all.subs.Store(new([]*Subscriber))
 	if o.broker != nil {
 		if err := o.broker.Start(h.deliver); err != nil {
 			panic("ssehub/core: starting the broker: " + err.Error())
@@ -231,9 +230,7 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 	}
 
 	for _, t := range woken {
-		for _, s := range *t.subs.Load() {
-			s.notify()
-		}
+		t.subs.notifyAll()
 	}
 	return true
 }
@@ -252,7 +249,6 @@ func slicesContains(list []string, s string) bool {
 // replay into it can only start from the current sequence number.
 func (h *Hub) newTopicLocked(name string) *topic {
 	t := &topic{name: name, ring: newRing(h.opt.historySize, h.seq), idleAt: time.Now().UnixNano()}
-	t.subs.Store(new([]*Subscriber))
 	h.topics[name] = t
 	return t
 }
@@ -279,7 +275,7 @@ func (h *Hub) Subscribers(topic string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if t := h.topics[topic]; t != nil {
-		return len(*t.subs.Load())
+		return t.subs.len()
 	}
 	return 0
 }
@@ -402,7 +398,7 @@ func (h *Hub) tick(now time.Time) {
 	h.all.ring.pruneOlderThan(cutoff)
 	for name, t := range h.topics {
 		t.ring.pruneOlderThan(cutoff)
-		if len(*t.subs.Load()) == 0 && t.ring.newest() == nil && t.idleAt < cutoff {
+		if t.subs.len() == 0 && t.ring.newest() == nil && t.idleAt < cutoff {
 			delete(h.topics, name)
 			if t.brokerReady != nil {
 				forget = append(forget, name)

@@ -42,6 +42,7 @@ func defaultOptions() options {
 		directQueue:   256,
 		logger:        slog.New(slog.DiscardHandler),
 		brokerTimeout: 5 * time.Second,
+		takeover:      true,
 	}
 }
 
@@ -87,7 +88,9 @@ func WithHeartbeat(d time.Duration) Option {
 }
 
 // WithWriteTimeout bounds each write to a client; a client that does not take
-// its bytes in time is disconnected (DisconnectWriteTimeout).
+// its bytes in time is disconnected (DisconnectWriteTimeout). The deadline is
+// renewed once half of it has passed, so a stuck write fails between half the
+// timeout and the whole of it after it started.
 // Default: 10s.
 func WithWriteTimeout(d time.Duration) Option {
 	mustPositive("WithWriteTimeout", d)

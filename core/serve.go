@@ -147,15 +147,17 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 		return classify(err)
 	}
 
+	ctxDone := ctx.Done()
 	for {
-		select {
-		case <-h.done:
+		// Single-channel checks: far cheaper than a select over all three.
+		if closedChan(h.done) {
 			return s.shutdown(&b)
-		case <-s.closed:
+		}
+		if closedChan(s.closed) {
 			return s.closedReason(), nil
-		case <-ctx.Done():
+		}
+		if closedChan(ctxDone) {
 			return DisconnectClientGone, nil
-		default:
 		}
 		if _, err := s.drain(&b, h.committed.Load()); err != nil {
 			return classify(err)
@@ -180,7 +182,7 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			return s.shutdown(&b)
 		case <-s.closed:
 			return s.closedReason(), nil
-		case <-ctx.Done():
+		case <-ctxDone:
 			return DisconnectClientGone, nil
 		}
 		s.waiting.Store(false)
@@ -191,6 +193,15 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 				return classify(err)
 			}
 		}
+	}
+}
+
+func closedChan(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -262,6 +273,9 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 		s.ends[i] = r.end.Load()
 	}
 	for b.n < maxBatch {
+		if b.err != nil {
+			return false, b.err // the write timed out or failed: say so, not what follows
+		}
 		best, bestSeq := -1, uint64(0)
 		for i, r := range s.sources {
 			c := s.cursors[i]
@@ -315,13 +329,14 @@ func (s *Subscriber) written(f *frame) bool {
 
 // A batch is what one round writes under one deadline before one flush.
 type batch struct {
-	s       *Subscriber
-	w       Stream
-	n       int // bytes since the last flush
-	frames  int
-	err     error
-	armed   bool
-	scratch []byte
+	s        *Subscriber
+	w        Stream
+	n        int // bytes since the last flush
+	frames   int
+	err      error
+	armed    bool
+	deadline time.Time // the connection's write deadline, as last set
+	scratch  []byte
 }
 
 func (b *batch) begin(s *Subscriber, w Stream) {
@@ -334,17 +349,29 @@ func (b *batch) write(p []byte) {
 		return
 	}
 	if !b.armed {
-		b.w.SetWriteDeadline(time.Now().Add(b.s.hub.opt.writeTimeout))
-		b.armed = true
+		b.arm()
 	}
 	n, err := b.w.Write(p)
 	b.n += n
 	b.err = err
 }
 
+// arm makes sure the connection's write deadline is at least half the write
+// timeout away. Moving a deadline costs a timer update in the runtime, so it
+// moves only when half of it is used up: a stuck write then fails between
+// half the timeout and the whole of it after it started.
+func (b *batch) arm() {
+	b.armed = true
+	now := time.Now()
+	if timeout := b.s.hub.opt.writeTimeout; now.Add(timeout / 2).After(b.deadline) {
+		b.deadline = now.Add(timeout)
+		b.w.SetWriteDeadline(b.deadline)
+	}
+}
+
 func (b *batch) flush() error {
 	if !b.armed {
-		b.w.SetWriteDeadline(time.Now().Add(b.s.hub.opt.writeTimeout))
+		b.arm()
 	}
 	err := b.err
 	if err == nil {

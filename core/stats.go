@@ -84,7 +84,7 @@ func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	st.Subscribers = len(h.subs)
 	for name, t := range h.topics {
-		if n := len(*t.subs.Load()); n > 0 {
+		if n := t.subs.len(); n > 0 {
 			st.Topics[name] = n
 		}
 	}

@@ -77,7 +77,8 @@ type Subscriber struct {
 
 	// Read by the stream; set at subscribe.
 	topics    []*topic
-	sources   []*ring // topics' rings, the hub's all-ring, and direct
+	member    []membership // places in the topics' subscriber lists, then the hub-wide one
+	sources   []*ring      // topics' rings, the hub's all-ring, and direct
 	cursors   []uint64
 	ends      []uint64 // scratch for drain
 	direct    *ring    // events sent to this subscriber alone
@@ -280,13 +281,11 @@ func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
 		h.stats.replayMisses.Add(1)
 	}
 
-	for _, t := range append(s.topics, h.all) {
-		old := *t.subs.Load()
-		list := make([]*Subscriber, len(old), len(old)+1)
-		copy(list, old)
-		list = append(list, s)
-		t.subs.Store(&list)
+	s.member = make([]membership, len(s.topics)+1)
+	for i, t := range s.topics {
+		t.subs.add(s, &s.member[i])
 	}
+	h.all.subs.add(s, &s.member[len(s.topics)])
 	h.subs[s] = struct{}{}
 	if sub.ClientAddr != "" {
 		h.perClient[sub.ClientAddr]++
@@ -302,16 +301,11 @@ func (h *Hub) unsubscribe(s *Subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now().UnixNano()
-	for _, t := range append(s.topics, h.all) {
-		old := *t.subs.Load()
-		list := make([]*Subscriber, 0, len(old))
-		for _, o := range old {
-			if o != s {
-				list = append(list, o)
-			}
-		}
-		t.subs.Store(&list)
-		if len(list) == 0 {
+	for i := range s.member {
+		s.member[i].l.remove(&s.member[i])
+	}
+	for _, t := range s.topics {
+		if t.subs.len() == 0 {
 			t.idleAt = now
 		}
 	}

@@ -70,20 +70,17 @@ func newTarget(t *testing.T, opts ...core.Option) *ssetest.Target {
 		defer cancel()
 		shutdown(ctx)
 	})
-	return &ssetest.Target{URL: srv.URL, Hub: hub, Shutdown: shutdown, GoneBound: 500 * time.Millisecond}
+	return &ssetest.Target{URL: srv.URL, Hub: hub, Shutdown: shutdown, GoneBound: 1500 * time.Millisecond}
 }
 
 func TestSuite(t *testing.T) { ssetest.Run(t, newTarget) }
 
 func TestSoak(t *testing.T) { ssetest.Soak(t, newTarget) }
 
-// TestSuite_Takeover runs the suite with the connections taken over
-// (core.WithTakeover): a gone client is then found by the hub's socket check,
-// once a second.
-func TestSuite_Takeover(t *testing.T) {
+// TestSuite_NoTakeover runs the suite with every stream kept inside the
+// framework (core.WithTakeover(false)).
+func TestSuite_NoTakeover(t *testing.T) {
 	ssetest.Run(t, func(t *testing.T, opts ...core.Option) *ssetest.Target {
-		tg := newTarget(t, append(opts, core.WithTakeover(true))...)
-		tg.GoneBound = 1500 * time.Millisecond
-		return tg
+		return newTarget(t, append(opts, core.WithTakeover(false))...)
 	})
 }
