@@ -33,10 +33,12 @@
 // second without blocking (a peer that closed or reset it reads as gone), and
 // heartbeats (core.WithHeartbeat) make writes fail where the check cannot see.
 //
-// With core.WithTakeover, the stream takes the connection over after the
-// headers (fasthttp's Hijack): fasthttp's body-stream goroutine, pipe and
-// write buffers are released. Headers set by middleware before the handler
-// returns are kept; a response compressor is not applied to such streams.
+// By default (core.WithTakeover) the stream takes the connection over after
+// the headers (fasthttp's Hijack, with the response written by the stream:
+// close-delimited, Connection: close): fasthttp's body-stream goroutine, pipe
+// and write buffers are released. Headers set by middleware before the
+// handler returns are kept. A stream behind the compress middleware is not
+// taken over (it goes through the body stream writer and is compressed).
 //
 // # Shutdown
 //

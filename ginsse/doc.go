@@ -24,8 +24,16 @@
 // (subscriber limits, shutdown), 400 (bad topics) or the topic function's
 // status (403 by default).
 //
+// By default (core.WithTakeover) an HTTP/1.1 stream is taken over once its
+// headers are decided: the connection is hijacked, the headers written with
+// Connection: close, and the stream served by a goroutine of the hub's, so
+// net/http's goroutines and buffers are released. A client that leaves is
+// then noticed by the hub's socket check, within about a second. Streams
+// behind a compressor (Content-Encoding set) are not taken over.
+//
 // HTTP/2, with TLS or h2c, serves many streams on one connection, lifting the
-// browser's limit of six HTTP/1.1 connections per origin.
+// browser's limit of six HTTP/1.1 connections per origin; those streams stay
+// with net/http, which ends them through the request's context.
 //
 // # Shutdown
 //
