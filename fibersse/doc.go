@@ -37,8 +37,9 @@
 // the headers (fasthttp's Hijack, with the response written by the stream:
 // close-delimited, Connection: close): fasthttp's body-stream goroutine, pipe
 // and write buffers are released. Headers set by middleware before the
-// handler returns are kept. A stream behind the compress middleware is not
-// taken over (it goes through the body stream writer and is compressed).
+// handler returns are kept. fiber's compress middleware works after the
+// handler returns, so a taken-over stream is sent uncompressed (with
+// core.WithTakeover(false) it is compressed and flushed event by event).
 //
 // # Shutdown
 //
