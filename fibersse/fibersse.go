@@ -49,9 +49,13 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 	topics, err := core.CallTopicsFunc(hub, cfg.Topics, c)
 	var sub *core.Subscriber
 	if err == nil {
+		// Copies: fiber reuses the memory of strings taken from c, and the
+		// function's slice may be shared (Topics returns the same one).
+		owned := make([]string, len(topics))
 		for i, t := range topics {
-			topics[i] = strings.Clone(t)
+			owned[i] = strings.Clone(t)
 		}
+		topics = owned
 		lastID := c.Get("Last-Event-ID")
 		if lastID == "" {
 			lastID = c.Query("lastEventId") // for clients that cannot set headers
