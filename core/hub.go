@@ -28,8 +28,9 @@ const MaxTopicLength = 256
 // goroutine. Register it before your HTTP server's shutdown, because an SSE
 // stream never goes idle on its own (see the ginsse and fibersse packages).
 type Hub struct {
-	opt   options
-	epoch string // prefix of hub-assigned ids: ids from another hub or run never match
+	opt           options
+	epoch         string // prefix of hub-assigned ids: ids from another hub or run never match
+	shutdownFrame []byte // WithShutdownEvent, encoded once
 
 	mu        sync.Mutex
 	seq       uint64 // last assigned sequence number
@@ -77,6 +78,9 @@ func NewHub(opts ...Option) *Hub {
 		finished:  make(chan struct{}),
 	}
 	h.all = &topic{ring: newRing(o.historySize, 0)}
+	if e := o.shutdownEvent; e != nil {
+		h.shutdownFrame = appendValidEvent(nil, *e)
+	}
 	if o.broker != nil {
 		if err := o.broker.Start(h.deliver); err != nil {
 			panic("ssehub/core: starting the broker: " + err.Error())

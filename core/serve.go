@@ -100,7 +100,8 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 	var b batch
 	b.begin(s, w)
 	if r := h.opt.retry; r > 0 {
-		b.write(strconv.AppendInt(append(b.scratch[:0], "retry: "...), int64(r/time.Millisecond), 10))
+		var line [32]byte
+		b.write(strconv.AppendInt(append(line[:0], "retry: "...), int64(r/time.Millisecond), 10))
 		b.write([]byte("\n\n"))
 	}
 	if err := b.flush(); err != nil { // the headers go out now, whatever follows
@@ -137,7 +138,7 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			return DisconnectError, err
 		}
 		for _, e := range events {
-			b.write(appendValidEvent(b.scratch[:0], e))
+			b.write(appendValidEvent(nil, e))
 		}
 		if len(events) > 0 {
 			s.skipUpTo = max(s.skipUpTo, before)
@@ -227,8 +228,8 @@ func (s *Subscriber) snapshot(fn func(*Subscriber) ([]Event, error)) (events []E
 }
 
 func (s *Subscriber) shutdown(b *batch) (DisconnectReason, error) {
-	if e := s.hub.opt.shutdownEvent; e != nil {
-		b.write(appendValidEvent(b.scratch[:0], *e))
+	if f := s.hub.shutdownFrame; f != nil {
+		b.write(f)
 		b.flush()
 	}
 	return DisconnectShutdown, ErrClosed
@@ -336,12 +337,10 @@ type batch struct {
 	err      error
 	armed    bool
 	deadline time.Time // the connection's write deadline, as last set
-	scratch  []byte
 }
 
 func (b *batch) begin(s *Subscriber, w Stream) {
 	b.s, b.w = s, w
-	b.scratch = make([]byte, 0, 256)
 }
 
 func (b *batch) write(p []byte) {
