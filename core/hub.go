@@ -322,6 +322,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	var unserved []*Subscriber
 	for s := range h.subs {
+		s.wakeNow() // parked streams look at h.done when woken
 		if s.state.Load() == stateSubscribed {
 			unserved = append(unserved, s)
 		}

@@ -176,15 +176,17 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			s.waiting.Store(false)
 			continue
 		}
-		select {
-		case <-s.wake:
-		case <-h.done:
-			s.waiting.Store(false)
-			return s.shutdown(&b)
-		case <-s.closed:
-			return s.closedReason(), nil
-		case <-ctxDone:
-			return DisconnectClientGone, nil
+		// Shutdown, Close and the liveness check all wake the stream too, so
+		// it parks on its wake channel alone (and the request's context, when
+		// it has one): the checks at the top of the loop then say why.
+		if ctxDone == nil {
+			<-s.wake
+		} else {
+			select {
+			case <-s.wake:
+			case <-ctxDone:
+				return DisconnectClientGone, nil
+			}
 		}
 		s.waiting.Store(false)
 		if s.heartbeatDue.Swap(false) && !s.pending() && s.idleFor() >= h.opt.heartbeat/2 {

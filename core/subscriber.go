@@ -185,6 +185,7 @@ func (s *Subscriber) wakeNow() {
 
 func (s *Subscriber) end() {
 	s.closeOnce.Do(func() { close(s.closed) })
+	s.wakeNow()
 }
 
 // cutOff makes a stuck write fail at once.
