@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -24,26 +23,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// serve runs the example on 127.0.0.1 and stops it in t.Cleanup: the hub
-// first (its streams never go idle), then the server.
+// serve runs the example on 127.0.0.1 and stops it when the test ends.
 func serve(t *testing.T) (*core.Hub, string) {
 	t.Helper()
 	hub, r := newApp()
-	srv := httptest.NewServer(r)
-	t.Cleanup(func() {
-		done := make(chan struct{})
-		go func() {
-			hub.Close()
-			srv.Close()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("the hub and the server did not stop within 10s")
-		}
-	})
-	return hub, srv.URL
+	return hub, ssetest.Serve(t, hub, r)
 }
 
 // A person is a signed-in HTTP client with its own cookie jar.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -20,12 +19,7 @@ func TestMain(m *testing.M) {
 
 func start(t *testing.T, redisAddr, name string) string {
 	hub, r := newApp(redisAddr, name)
-	srv := httptest.NewServer(r)
-	t.Cleanup(func() {
-		hub.Close()
-		srv.Close()
-	})
-	return srv.URL
+	return ssetest.Serve(t, hub, r)
 }
 
 func post(t *testing.T, base, text string) int {

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,26 +21,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// serve runs the example on 127.0.0.1 as main does, and stops it in
-// t.Cleanup: the hub first (its streams never go idle), then the server.
+// serve runs the example on 127.0.0.1 and stops it when the test ends.
 func serve(t *testing.T) (*core.Hub, string) {
 	t.Helper()
 	hub, r := newApp()
-	srv := httptest.NewServer(r)
-	t.Cleanup(func() {
-		done := make(chan struct{})
-		go func() {
-			hub.Close()
-			srv.Close()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("the hub and the server did not stop within 10s")
-		}
-	})
-	return hub, srv.URL
+	return hub, ssetest.Serve(t, hub, r)
 }
 
 func visitorsJSON(t *testing.T, base string) int {
