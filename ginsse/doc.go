@@ -38,8 +38,10 @@
 // # Shutdown
 //
 // http.Server.Shutdown waits for connections to go idle, and an SSE stream
-// never does: close the hub from Server.RegisterOnShutdown, as above, and
-// Shutdown returns as soon as the streams have ended.
+// never does: close the hub from Server.RegisterOnShutdown, as above. Streams
+// served inside net/http then end and Shutdown returns; taken-over streams
+// (core.WithTakeover) are no longer net/http's to wait for, so after Shutdown
+// returns, call hub.Shutdown(ctx): it waits for the Close already under way.
 //
 // # Compression
 //

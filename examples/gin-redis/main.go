@@ -83,7 +83,8 @@ func main() {
 	<-stop.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv.Shutdown(ctx)
+	srv.Shutdown(ctx) // closes the hub through RegisterOnShutdown
+	hub.Shutdown(ctx) // and waits for the streams: taken-over connections are not net/http's to wait for
 }
 
 func envOr(name, fallback string) string {

@@ -76,9 +76,10 @@ func main() {
 	<-stop.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := srv.Shutdown(ctx); err != nil { // closes the hub through RegisterOnShutdown
 		log.Printf("shutdown: %v", err)
 	}
+	hub.Shutdown(ctx) // and waits for the streams: taken-over connections are not net/http's to wait for
 }
 
 func envOr(name, fallback string) string {
