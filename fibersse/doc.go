@@ -35,9 +35,11 @@
 //
 // By default (core.WithTakeover) the stream takes the connection over after
 // the headers (fasthttp's Hijack, with the response written by the stream:
-// close-delimited, Connection: close): fasthttp's body-stream goroutine, pipe
-// and write buffers are released. Headers set by middleware before the
-// handler returns are kept. fiber's compress middleware works after the
+// close-delimited, Connection: close). On plain TCP the stream then keeps a
+// duplicate of the socket's descriptor and lets the hijack handler return,
+// so fasthttp frees its goroutine, buffers and request context at once (on
+// TLS the stream runs inside the hijack handler, which keeps them). Headers
+// set by middleware before the handler returns are kept. fiber's compress middleware works after the
 // handler returns, so a taken-over stream is sent uncompressed (with
 // core.WithTakeover(false) it is compressed and flushed event by event).
 //

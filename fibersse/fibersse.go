@@ -85,10 +85,23 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 	if hub.Takeover() && len(rc.Response.Header.Peek(fiber.HeaderContentEncoding)) == 0 {
 		head := responseHead(&rc.Response.Header)
 		rc.HijackSetNoResponse(true)
-		rc.Hijack(func(net.Conn) { // runs for the life of the stream; fasthttp closes conn after
-			stream := core.NewConnStream(conn)
-			stream.Write(head) // goes out with Serve's first flush
-			sub.Serve(ctx, stream)
+		rc.Hijack(func(net.Conn) {
+			own, err := detach(conn)
+			if err != nil { // TLS, say: serve here, and fasthttp closes conn after
+				stream := core.NewConnStream(conn)
+				stream.Write(head) // goes out with Serve's first flush
+				sub.Serve(ctx, stream)
+				return
+			}
+			stream := core.NewConnStream(own)
+			stream.Write(head)
+			go func() { // ends with the stream: the hub's Shutdown waits for it
+				sub.Serve(ctx, stream)
+				own.Close()
+			}()
+			// Returning lets fasthttp close its handle on the socket (ours
+			// keeps it open) and free the request's reader and context,
+			// which it holds until a hijack handler returns.
 		})
 		return nil
 	}
@@ -97,6 +110,22 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 		sub.Serve(ctx, &stream{Writer: w, conn: conn})
 	})
 	return nil
+}
+
+// detach returns a connection of the stream's own on the same socket (a
+// duplicate descriptor), for plain TCP; other connections (TLS) cannot be
+// shared this way.
+func detach(c net.Conn) (net.Conn, error) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil, fmt.Errorf("fibersse: cannot detach a %T", c)
+	}
+	f, err := tc.File()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return net.FileConn(f)
 }
 
 // responseHead renders the response headers set so far (the middleware's
