@@ -1,8 +1,11 @@
 package core_test
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,26 +14,28 @@ import (
 	"github.com/ssehub/ssehub/internal/assert"
 )
 
-func TestConnStream_WritesThroughAPooledBuffer(t *testing.T) {
+func TestConnStream_HeadThenChunks(t *testing.T) {
 	server, client := tcpPair(t)
 	defer server.Close()
 	defer client.Close()
-	s := core.NewConnStream(server)
-	big := strings.Repeat("x", 40<<10) // larger than the buffer: several writes
+	head := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	s := core.NewConnStream(server, []byte(head))
+	assert.NoError(t, s.Flush())       // the head goes out at once, with no chunk
+	big := strings.Repeat("x", 40<<10) // larger than the buffer: several chunks
 	_, err := s.Write([]byte("a"))
 	assert.NoError(t, err)
 	_, err = s.Write([]byte(big))
 	assert.NoError(t, err)
 	assert.NoError(t, s.Flush())
 	assert.NoError(t, s.Flush()) // nothing buffered: a no-op
-	buf := make([]byte, len(big)+1)
+	assert.NoError(t, s.Close())
+
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for n := 0; n < len(buf); {
-		k, err := client.Read(buf[n:])
-		assert.NoError(t, err)
-		n += k
-	}
-	assert.Equal(t, "bytes", string(buf), "a"+big)
+	resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+	assert.NoError(t, err)
+	body, err := io.ReadAll(resp.Body) // fails unless every chunk and the terminator are right
+	assert.NoError(t, err)
+	assert.Equal(t, "body", string(body), "a"+big)
 	assert.True(t, "names its conn", s.NetConn() == server)
 }
 
@@ -45,7 +50,7 @@ func TestHub_LivenessCheckFindsGonePeers(t *testing.T) {
 			defer server.Close()
 			served := make(chan error, 1)
 			go func() {
-				served <- h.Serve(context.Background(), core.NewConnStream(server), core.Subscription{Topics: []string{"t"}})
+				served <- h.Serve(context.Background(), core.NewConnStream(server, nil), core.Subscription{Topics: []string{"t"}})
 			}()
 			waitFor(t, "subscribed", func() bool { return h.Subscribers("t") == 1 })
 			client.Write([]byte("stray bytes do not count as leaving"))

@@ -320,34 +320,33 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	close(h.done)
 	h.maint.Wait()
 	h.mu.Lock()
-	var unserved []*Subscriber
 	for s := range h.subs {
 		s.wakeNow() // parked streams look at h.done when woken
-		if s.state.Load() == stateSubscribed {
-			unserved = append(unserved, s)
-		}
 	}
 	h.mu.Unlock()
-	for _, s := range unserved { // subscribed, never served: nothing to wait for
-		s.Close()
-	}
 
 	streamsDone := make(chan struct{})
 	go func() { // ends when the last stream does; cutOff below bounds that
 		h.streams.Wait()
 		close(streamsDone)
 	}()
+	// A subscriber whose Serve has not started yet (its adapter is about to
+	// call it) still gets the shutdown event; one that is never served would
+	// hold Shutdown up, so after a grace period it is dropped.
+	grace := time.NewTimer(unservedGrace)
+	defer grace.Stop()
 	var err error
 	select {
 	case <-streamsDone:
-	case <-ctx.Done():
-		err = ctx.Err()
-		h.mu.Lock()
-		for s := range h.subs {
-			s.cutOff()
+	case <-grace.C:
+		h.closeUnserved()
+		select {
+		case <-streamsDone:
+		case <-ctx.Done():
+			err = h.cutOffAll(ctx, streamsDone)
 		}
-		h.mu.Unlock()
-		<-streamsDone
+	case <-ctx.Done():
+		err = h.cutOffAll(ctx, streamsDone)
 	}
 	if b := h.opt.broker; b != nil {
 		if berr := b.Close(); berr != nil && err == nil {
@@ -356,6 +355,36 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	close(h.finished)
 	return err
+}
+
+// unservedGrace is how long Shutdown waits for a subscriber's Serve to start.
+const unservedGrace = time.Second
+
+// closeUnserved drops the subscribers whose Serve never started.
+func (h *Hub) closeUnserved() {
+	h.mu.Lock()
+	var unserved []*Subscriber
+	for s := range h.subs {
+		if s.state.Load() == stateSubscribed {
+			unserved = append(unserved, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range unserved {
+		s.Close()
+	}
+}
+
+// cutOffAll ends every stream now: their writes fail at once.
+func (h *Hub) cutOffAll(ctx context.Context, streamsDone <-chan struct{}) error {
+	h.closeUnserved()
+	h.mu.Lock()
+	for s := range h.subs {
+		s.cutOff()
+	}
+	h.mu.Unlock()
+	<-streamsDone
+	return ctx.Err()
 }
 
 // Close is Shutdown without a deadline: every write has one already

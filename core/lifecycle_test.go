@@ -267,3 +267,38 @@ func overlaps(a, b []string) bool {
 	}
 	return false
 }
+
+// TestHub_ShutdownAndSubscribersNotYetServed: one whose Serve starts during
+// Shutdown still gets the shutdown event; one never served is dropped after
+// the grace period instead of holding Shutdown up.
+func TestHub_ShutdownAndSubscribersNotYetServed(t *testing.T) {
+	h := core.NewHub(core.WithShutdownEvent(core.Event{Type: "bye"}))
+	late, err := h.Subscribe(core.Subscription{Topics: []string{"t"}})
+	assert.NoError(t, err)
+	_, err = h.Subscribe(core.Subscription{Topics: []string{"t"}}) // never served
+	assert.NoError(t, err)
+
+	shut := make(chan error, 1)
+	start := time.Now()
+	go func() { shut <- h.Shutdown(context.Background()) }()
+	waitFor(t, "shutdown to begin", func() bool { return closed(h) })
+
+	server, conn := tcpPair(t)
+	defer conn.Close()
+	served := make(chan error, 1)
+	go func() { served <- late.Serve(context.Background(), connStream{bufio.NewWriter(server), server}) }()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	e, err := core.NewDecoder(conn).Next()
+	assert.NoError(t, err)
+	assert.Equal(t, "shutdown event for the late one", e.Type, "bye")
+	assert.ErrorIs(t, <-served, core.ErrClosed)
+
+	select {
+	case err := <-shut:
+		assert.NoError(t, err)
+		assert.True(t, fmt.Sprintf("shutdown took %v", time.Since(start)), time.Since(start) < 5*time.Second)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown waited for a subscriber that is never served")
+	}
+	assert.Equal(t, "no subscribers", h.Stats().Subscribers, 0)
+}

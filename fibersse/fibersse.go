@@ -88,16 +88,15 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 		rc.Hijack(func(net.Conn) {
 			own, err := detach(conn)
 			if err != nil { // TLS, say: serve here, and fasthttp closes conn after
-				stream := core.NewConnStream(conn)
-				stream.Write(head) // goes out with Serve's first flush
+				stream := core.NewConnStream(conn, head) // the head goes out with Serve's first flush
 				sub.Serve(ctx, stream)
+				stream.Finish()
 				return
 			}
-			stream := core.NewConnStream(own)
-			stream.Write(head)
+			stream := core.NewConnStream(own, head)
 			go func() { // ends with the stream: the hub's Shutdown waits for it
 				sub.Serve(ctx, stream)
-				own.Close()
+				stream.Close()
 			}()
 			// Returning lets fasthttp close its handle on the socket (ours
 			// keeps it open) and free the request's reader and context,
@@ -129,7 +128,7 @@ func detach(c net.Conn) (net.Conn, error) {
 }
 
 // responseHead renders the response headers set so far (the middleware's
-// too) for a taken-over stream: close-delimited HTTP/1.1.
+// too) for a taken-over stream: chunked HTTP/1.1, as fasthttp's is.
 func responseHead(h *fasthttp.ResponseHeader) []byte {
 	b := []byte("HTTP/1.1 200 OK\r\n")
 	h.VisitAll(func(k, v []byte) {
@@ -139,7 +138,7 @@ func responseHead(h *fasthttp.ResponseHeader) []byte {
 		}
 		b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
 	})
-	return append(b, "Connection: close\r\n\r\n"...)
+	return append(b, "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"...)
 }
 
 // stream is the core.Stream of one response: fasthttp's writer, and the

@@ -88,7 +88,7 @@ var hopByHop = map[string]bool{"Content-Length": true, "Transfer-Encoding": true
 
 // takeOver hijacks the connection and serves the stream on a goroutine of
 // its own, so that net/http's goroutine and buffers are released (see
-// core.WithTakeover). The response is close-delimited HTTP/1.1.
+// core.WithTakeover). The response is chunked HTTP/1.1, as net/http's is.
 func takeOver(c *gin.Context, sub *core.Subscriber) bool {
 	conn, _, err := c.Writer.Hijack()
 	if err != nil {
@@ -97,12 +97,11 @@ func takeOver(c *gin.Context, sub *core.Subscriber) bool {
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	c.Writer.Header().WriteSubset(&head, hopByHop)
-	head.WriteString("Connection: close\r\n\r\n")
-	stream := core.NewConnStream(conn)
-	stream.Write(head.Bytes()) // goes out with Serve's first flush
-	go func() {                // ends with the stream: the hub's Shutdown waits for it
+	head.WriteString("Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n")
+	stream := core.NewConnStream(conn, head.Bytes()) // the head goes out with Serve's first flush
+	go func() {                                      // ends with the stream: the hub's Shutdown waits for it
 		sub.Serve(context.Background(), stream)
-		conn.Close()
+		stream.Close()
 	}()
 	return true
 }
