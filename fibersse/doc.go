@@ -34,8 +34,8 @@
 // heartbeats (core.WithHeartbeat) make writes fail where the check cannot see.
 //
 // By default (core.WithTakeover) the stream takes the connection over after
-// the headers (fasthttp's Hijack, with the response written by the stream:
-// close-delimited, Connection: close). On plain TCP the stream then keeps a
+// the headers (fasthttp's Hijack, with the response written by the stream,
+// chunked as fasthttp's). On plain TCP the stream then keeps a
 // duplicate of the socket's descriptor and lets the hijack handler return,
 // so fasthttp frees its goroutine, buffers and request context at once (on
 // TLS the stream runs inside the hijack handler, which keeps them). Headers

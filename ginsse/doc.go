@@ -25,8 +25,8 @@
 // status (403 by default).
 //
 // By default (core.WithTakeover) an HTTP/1.1 stream is taken over once its
-// headers are decided: the connection is hijacked, the headers written with
-// Connection: close, and the stream served by a goroutine of the hub's, so
+// headers are decided: the connection is hijacked, the headers and a chunked
+// body written by the stream itself on a goroutine of the hub's, so
 // net/http's goroutines and buffers are released. A client that leaves is
 // then noticed by the hub's socket check, within about a second. Streams
 // behind a compressor (Content-Encoding set) are not taken over.
