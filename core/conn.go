@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"net"
 	"strconv"
 	"sync"
@@ -13,9 +14,10 @@ import (
 // the connection. It holds a write buffer only while a batch is written, so
 // an idle stream costs the socket, the subscriber and nothing else.
 type ConnStream struct {
-	conn net.Conn
-	head []byte // the response head, sent with the first flush
-	buf  *[]byte
+	conn    net.Conn
+	head    []byte // the response head, sent with the first flush
+	chunked bool
+	buf     *[]byte
 }
 
 // connBufSize is the pooled batch buffer: larger batches go out as several
@@ -29,11 +31,13 @@ const chunkRoom = 8
 var connBufs = sync.Pool{New: func() any { b := make([]byte, 0, connBufSize); return &b }}
 
 // NewConnStream returns a ConnStream on conn. head is the response's status
-// line and headers, ending in a blank line; they must declare
-// "Transfer-Encoding: chunked". The hub also watches conn for a peer that has
-// gone (see WithTakeover).
+// line and headers, ending in a blank line. When they declare
+// "Transfer-Encoding: chunked" the body is chunked; otherwise it goes out as
+// is and ends with the connection (for HTTP/1.0 clients). The hub also
+// watches conn for a peer that has gone (see WithTakeover).
 func NewConnStream(conn net.Conn, head []byte) *ConnStream {
-	return &ConnStream{conn: conn, head: head}
+	chunked := bytes.Contains(bytes.ToLower(head), []byte("\r\ntransfer-encoding: chunked\r\n"))
+	return &ConnStream{conn: conn, head: head, chunked: chunked}
 }
 
 // Write buffers p, writing out a full chunk.
@@ -80,7 +84,9 @@ func (c *ConnStream) writeOut() error {
 	b := *c.buf
 	*c.buf = b[:chunkRoom]
 	var chunk []byte
-	if n := len(b) - chunkRoom; n > 0 {
+	if n := len(b) - chunkRoom; n > 0 && !c.chunked {
+		chunk = b[chunkRoom:]
+	} else if n > 0 {
 		var size [chunkRoom]byte
 		line := append(strconv.AppendInt(size[:0], int64(n), 16), '\r', '\n')
 		start := chunkRoom - len(line)
@@ -102,7 +108,7 @@ func (c *ConnStream) writeOut() error {
 
 // Finish ends the chunked body; the connection stays open.
 func (c *ConnStream) Finish() error {
-	if err := c.Flush(); err != nil {
+	if err := c.Flush(); err != nil || !c.chunked {
 		return err
 	}
 	c.conn.SetWriteDeadline(time.Now().Add(time.Second)) // the peer may be gone

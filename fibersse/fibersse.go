@@ -83,7 +83,7 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 	conn := rc.Conn()
 	ctx := serverContext{done: rc.Done()} // closed by app.Shutdown
 	if hub.Takeover() && len(rc.Response.Header.Peek(fiber.HeaderContentEncoding)) == 0 {
-		head := responseHead(&rc.Response.Header)
+		head := responseHead(&rc.Response.Header, rc.Request.Header.IsHTTP11())
 		rc.HijackSetNoResponse(true)
 		rc.Hijack(func(net.Conn) {
 			own, err := detach(conn)
@@ -128,8 +128,9 @@ func detach(c net.Conn) (net.Conn, error) {
 }
 
 // responseHead renders the response headers set so far (the middleware's
-// too) for a taken-over stream: chunked HTTP/1.1, as fasthttp's is.
-func responseHead(h *fasthttp.ResponseHeader) []byte {
+// too) for a taken-over stream: chunked HTTP/1.1, as fasthttp's is, or for
+// an HTTP/1.0 client a body that ends with the connection.
+func responseHead(h *fasthttp.ResponseHeader, http11 bool) []byte {
 	b := []byte("HTTP/1.1 200 OK\r\n")
 	h.VisitAll(func(k, v []byte) {
 		switch string(k) {
@@ -138,6 +139,9 @@ func responseHead(h *fasthttp.ResponseHeader) []byte {
 		}
 		b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
 	})
+	if !http11 { // HTTP/1.0 reads to the end of the connection
+		return append(b, "Connection: close\r\n\r\n"...)
+	}
 	return append(b, "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"...)
 }
 

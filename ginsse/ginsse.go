@@ -97,7 +97,11 @@ func takeOver(c *gin.Context, sub *core.Subscriber) bool {
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	c.Writer.Header().WriteSubset(&head, hopByHop)
-	head.WriteString("Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n")
+	if c.Request.ProtoAtLeast(1, 1) {
+		head.WriteString("Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n")
+	} else {
+		head.WriteString("Connection: close\r\n\r\n") // HTTP/1.0 reads to the end of the connection
+	}
 	stream := core.NewConnStream(conn, head.Bytes()) // the head goes out with Serve's first flush
 	go func() {                                      // ends with the stream: the hub's Shutdown waits for it
 		sub.Serve(context.Background(), stream)

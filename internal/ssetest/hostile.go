@@ -2,9 +2,12 @@ package ssetest
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -243,5 +246,48 @@ func testShutdownUnderLoad(t *testing.T, newTarget NewTarget) {
 		if _, ended := c.Ended(5 * time.Second); !ended {
 			t.Fatal("a stream outlived shutdown")
 		}
+	}
+}
+
+// testHTTP10: an HTTP/1.0 client cannot read chunked bodies; it still gets
+// its events (taken-over streams are HTTP/1.1 only).
+func testHTTP10(t *testing.T, newTarget NewTarget) {
+	tg := newTarget(t)
+	u, _ := url.Parse(tg.URL)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.Write([]byte("GET /only HTTP/1.0\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n\r\n"))
+	br := bufio.NewReader(conn)
+	var head []string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading headers: %v (%q)", err, head)
+		}
+		if line == "\r\n" {
+			break
+		}
+		head = append(head, strings.TrimSpace(line))
+	}
+	for _, h := range head {
+		// Only fasthttp's own answer (streams kept in the framework) is
+		// chunked; a taken-over one is close-delimited, as HTTP/1.0 needs.
+		if strings.EqualFold(h, "Transfer-Encoding: chunked") && tg.Hub.Takeover() {
+			t.Fatalf("chunked answer to HTTP/1.0: %q", head)
+		}
+	}
+	WaitFor(t, 5*time.Second, "subscriber", func() bool { return tg.Hub.Subscribers("news") == 1 })
+	must(t, tg.Hub.Publish(core.Event{Data: "old client"}, "news"))
+	var body io.Reader = br
+	if slices.ContainsFunc(head, func(h string) bool { return strings.EqualFold(h, "Transfer-Encoding: chunked") }) {
+		body = httputil.NewChunkedReader(br)
+	}
+	e, err := core.NewDecoder(body).Next()
+	if err != nil || e.Data != "old client" {
+		t.Fatalf("got %#v, %v (headers %q)", e, err, head)
 	}
 }

@@ -61,6 +61,7 @@ func Run(t *testing.T, newTarget NewTarget) {
 		{"PanickingHooks", testPanickingHooks},
 		{"PerClientCap", testPerClientCap},
 		{"ShutdownUnderLoad", testShutdownUnderLoad},
+		{"HTTP10", testHTTP10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
