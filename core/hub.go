@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +50,6 @@ type Hub struct {
 
 // A topic is a named ring plus the streams that read it.
 type topic struct {
-	name string
 	ring *ring
 	subs subList
 
@@ -213,7 +211,7 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 		woken = append(woken, h.all)
 	} else {
 		for i, name := range topics {
-			if slicesContains(topics[:i], name) {
+			if slices.Contains(topics[:i], name) {
 				continue
 			}
 			t := h.topics[name]
@@ -239,20 +237,11 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 	return true
 }
 
-func slicesContains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // newTopicLocked creates a topic. Events published to the name before now are
 // unknown to it (the hub may have forgotten an earlier topic of that name), so
 // replay into it can only start from the current sequence number.
 func (h *Hub) newTopicLocked(name string) *topic {
-	t := &topic{name: name, ring: newRing(h.opt.historySize, h.seq), idleAt: time.Now().UnixNano()}
+	t := &topic{ring: newRing(h.opt.historySize, h.seq), idleAt: time.Now().UnixNano()}
 	h.topics[name] = t
 	return t
 }
@@ -292,9 +281,6 @@ func (h *Hub) isClosed() bool {
 		return false
 	}
 }
-
-// Logger returns the hub's logger (see WithLogger), for adapters.
-func (h *Hub) Logger() *slog.Logger { return h.opt.logger }
 
 // Done returns a channel that is closed when Shutdown begins.
 func (h *Hub) Done() <-chan struct{} { return h.done }
@@ -443,8 +429,4 @@ func (h *Hub) tick(now time.Time) {
 	for _, name := range forget {
 		h.opt.broker.Unsubscribe(name)
 	}
-}
-
-func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
 }

@@ -97,8 +97,7 @@ func (h *Hub) recoverHook(name string, err *error) {
 
 func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error) {
 	h := s.hub
-	var b batch
-	b.begin(s, w)
+	b := batch{s: s, w: w}
 	if r := h.opt.retry; r > 0 {
 		var line [32]byte
 		b.write(strconv.AppendInt(append(line[:0], "retry: "...), int64(r/time.Millisecond), 10))
@@ -279,30 +278,26 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 		if b.err != nil {
 			return false, b.err // the write timed out or failed: say so, not what follows
 		}
-		best, bestSeq := -1, uint64(0)
+		best, e := -1, (*entry)(nil)
 		for i, r := range s.sources {
 			c := s.cursors[i]
 			if c >= s.ends[i] {
 				continue
 			}
-			e := r.at(c)
-			if e == nil {
+			next := r.at(c)
+			if next == nil {
 				return false, ErrLagged
 			}
-			if e.f.seq > upto {
+			if next.f.seq > upto {
 				s.ends[i] = c // not committed yet: next round
 				continue
 			}
-			if best < 0 || e.f.seq < bestSeq {
-				best, bestSeq = i, e.f.seq
+			if e == nil || next.f.seq < e.f.seq {
+				best, e = i, next
 			}
 		}
-		if best < 0 {
-			return false, nil
-		}
-		e := s.sources[best].at(s.cursors[best])
 		if e == nil {
-			return false, ErrLagged
+			return false, nil
 		}
 		s.cursors[best]++
 		if s.written(e.f) {
@@ -339,10 +334,6 @@ type batch struct {
 	err      error
 	armed    bool
 	deadline time.Time // the connection's write deadline, as last set
-}
-
-func (b *batch) begin(s *Subscriber, w Stream) {
-	b.s, b.w = s, w
 }
 
 func (b *batch) write(p []byte) {

@@ -1,8 +1,11 @@
 package core
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -330,7 +333,7 @@ func (h *Hub) checkTopics(topics []string) ([]string, error) {
 		if err := ValidateTopic(t); err != nil {
 			return nil, err
 		}
-		if !slicesContains(out, t) {
+		if !slices.Contains(out, t) {
 			out = append(out, t)
 		}
 	}
@@ -360,24 +363,13 @@ func (h *Hub) resolveLocked(id string, sources []*ring) (uint64, bool) {
 	return best, found
 }
 
+// parseSeq parses the decimal seq of a hub id, as the hub writes it: digits
+// only (ParseUint takes no sign), no leading zero.
 func parseSeq(s string) (uint64, error) {
-	if len(s) == 0 || len(s) > 20 || s[0] == '0' && len(s) > 1 {
+	if s == "" || s[0] == '0' && len(s) > 1 {
 		return 0, fmt.Errorf("bad sequence %q", s)
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("bad sequence %q", s)
-		}
-	}
-	var n uint64
-	for i := 0; i < len(s); i++ {
-		d := uint64(s[i] - '0')
-		if n > (1<<64-1-d)/10 {
-			return 0, fmt.Errorf("sequence %q overflows", s)
-		}
-		n = n*10 + d
-	}
-	return n, nil
+	return strconv.ParseUint(s, 10, 64)
 }
 
 // replayableLocked reports whether every event after seq on the sources is
@@ -410,7 +402,7 @@ func (h *Hub) brokerSubscribe(topics []string) error {
 		}
 		h.mu.Unlock()
 		if first {
-			ctx, cancel := contextWithTimeout(h.opt.brokerTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), h.opt.brokerTimeout)
 			err := h.opt.broker.Subscribe(ctx, name, h.opt.historySize)
 			cancel()
 			h.mu.Lock()

@@ -1,11 +1,10 @@
 package fibersse_test
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"net/http"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,30 +86,13 @@ func TestCORS_WithCredentials(t *testing.T) {
 	assert.Equal(t, "event", c.Next().Data, "cross-origin")
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestLoggerAndRecover(t *testing.T) {
 	hub := core.NewHub()
-	var log lockedBuffer
+	var log ssetest.LockedBuffer
 	url := serveWith(t, hub, recover.New(), logger.New(logger.Config{Output: &log}))
 	c := ssetest.Open(t, url+"/events")
 	ssetest.WaitFor(t, 5*time.Second, "subscriber", func() bool { return hub.Subscribers("t") == 1 })
 	assert.NoError(t, hub.Publish(core.Event{Data: "x"}, "t"))
 	assert.Equal(t, "event through logger", c.Next().Data, "x")
-	ssetest.WaitFor(t, 5*time.Second, "the log line", func() bool { return bytes.Contains([]byte(log.String()), []byte("/events")) })
+	ssetest.WaitFor(t, 5*time.Second, "the log line", func() bool { return strings.Contains(log.String(), "/events") })
 }

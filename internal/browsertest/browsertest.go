@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // Timeouts. A step on an idle machine takes milliseconds; these only bound a
@@ -86,7 +87,7 @@ type Browser struct {
 	ctx     context.Context // the browser's root context: its first, idle tab
 	cancel  context.CancelFunc
 	dataDir string
-	out     *lockedBuffer
+	out     *ssetest.LockedBuffer
 }
 
 // New starts headless Chromium for t. It is closed, and its profile
@@ -96,7 +97,7 @@ func New(t testing.TB) *Browser {
 	execPath := RequireChromium(t)
 	dataDir := t.TempDir() // removed after our cleanup below has stopped Chromium
 
-	out := &lockedBuffer{}
+	out := &ssetest.LockedBuffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(execPath),
 		chromedp.Headless,
@@ -379,25 +380,4 @@ func isZombie(pid int) bool {
 	// pid (comm) state ...: comm may hold spaces and parentheses.
 	i := bytes.LastIndexByte(stat, ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
-}
-
-// lockedBuffer collects Chromium's output, written from chromedp's goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
