@@ -163,7 +163,7 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) error {
 		}
 		return nil
 	}
-	if !h.append(e, topics, e.ID == "", true, 0) && h.isClosed() {
+	if !h.append(e, topics, e.ID == "", true, 0, nil) && h.isClosed() {
 		return ErrClosed
 	}
 	return nil
@@ -173,10 +173,12 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) error {
 const idRoom = 4 + 8 + 1 + 20 + 1
 
 // append encodes e once and adds it to the rings of topics (nil: every
-// subscriber), then wakes their streams. With assignID it writes a hub id.
-// A broker's seq, when not zero, orders the event instead of the hub's next
-// number. It reports false if the hub is closed, or if no ring took it.
-func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64) bool {
+// subscriber), counts it in taken (when not nil), then wakes their streams:
+// so a client never sees an event before the counter does. With assignID it
+// writes a hub id. A broker's seq, when not zero, orders the event instead of
+// the hub's next number. It reports false if the hub is closed, or if no ring
+// took it.
+func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64, taken *atomic.Uint64) bool {
 	var buf []byte
 	if assignID {
 		buf = appendValidEvent(make([]byte, idRoom, idRoom+len(e.Data)+len(e.Type)+32), e)
@@ -230,7 +232,9 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 	if len(woken) == 0 {
 		return false
 	}
-
+	if taken != nil {
+		taken.Add(1)
+	}
 	for _, t := range woken {
 		t.subs.notifyAll()
 	}
@@ -258,9 +262,7 @@ func (h *Hub) deliver(m Message) {
 	if len(topics) == 0 {
 		topics = nil
 	}
-	if h.append(e, topics, m.ID == "", false, m.Seq) {
-		h.stats.brokerDelivered.Add(1)
-	}
+	h.append(e, topics, m.ID == "", false, m.Seq, &h.stats.brokerDelivered)
 }
 
 // Subscribers returns how many streams are on topic now.
