@@ -18,6 +18,7 @@ type env struct {
 	stop    func()
 	kids    []*loadgen.Child
 	clients int // reading + stuck clients of all kids
+	stuck   int // clients that never read
 	seq     uint64
 	buf     []byte
 	windows int
@@ -53,6 +54,7 @@ func (e *env) connect(n, stuck, readBuf int) *loadgen.Child {
 		e.tb.Fatal(err)
 	}
 	e.clients += n + stuck
+	e.stuck += stuck
 	e.waitSubscribers(e.clients)
 	return k
 }
@@ -93,6 +95,7 @@ type roundResult struct {
 	p50, p99    time.Duration
 	p90, p999   time.Duration
 	max         time.Duration
+	written     time.Duration // first Publish until the server had written every delivery
 	childCPU    time.Duration
 	timedOut    bool
 	complete    int
@@ -125,6 +128,7 @@ func (e *env) groupRound(k, group, size int, lat bool, pace, timeout time.Durati
 		tick = time.NewTicker(pace)
 		defer tick.Stop()
 	}
+	frames0 := e.hub.Stats().FramesWritten
 	r.start = time.Now()
 	r.publishes = make([]time.Duration, 0, k)
 	for i := range k {
@@ -136,6 +140,9 @@ func (e *env) groupRound(k, group, size int, lat bool, pace, timeout time.Durati
 		r.publishes = append(r.publishes, d)
 	}
 	r.publishing = time.Since(r.start)
+	if e.stuck == 0 { // a stuck client takes an unknown part of its frames
+		r.written = e.waitWritten(frames0+uint64(k*e.clients), r.start, timeout)
+	}
 	for _, kid := range e.kids {
 		s, err := kid.Summary(timeout + 30*time.Second)
 		if err != nil {
@@ -159,6 +166,17 @@ func (e *env) groupRound(k, group, size int, lat bool, pace, timeout time.Durati
 		r.childCPU += time.Duration((s.CPUUser + s.CPUSys) * 1e9)
 	}
 	return r
+}
+
+// waitWritten returns when the hub has written frames in all, as time since
+// start: what the clients have not received by then sits in the kernel's
+// socket buffers or in the clients. It polls, so it is exact to about 1 ms.
+func (e *env) waitWritten(frames uint64, start time.Time, timeout time.Duration) time.Duration {
+	deadline := start.Add(timeout)
+	for e.hub.Stats().FramesWritten < frames && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
 }
 
 // warmUp publishes single events until every client has received one,

@@ -23,5 +23,17 @@ func TestSmoke(t *testing.T) {
 				t.Fatalf("paced: %+v", r)
 			}
 		})
+		t.Run(ad.name+"/written", func(t *testing.T) {
+			e := newEnv(t, ad)
+			defer e.close()
+			e.connect(20, 0, 0)
+			e.warmUp()
+			r := e.round(200, 256, true, 0, 30*time.Second)
+			// The server writes every delivery before the last one arrives
+			// (the measure polls: allow for a late look).
+			if r.written <= 0 || r.start.Add(r.written).After(r.lastRecv.Add(100*time.Millisecond)) {
+				t.Fatalf("written %v, last receive %v after the start", r.written, r.elapsed())
+			}
+		})
 	}
 }
