@@ -2,9 +2,11 @@ package core
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -18,6 +20,13 @@ type ConnStream struct {
 	head    []byte // the response head, sent with the first flush
 	chunked bool
 	buf     *[]byte
+
+	// Writes without blocking, for the hub's inline service of parked streams.
+	raw   syscall.RawConn // nil: not a plain socket
+	out   []byte          // what a non-blocking write left unwritten
+	try   []byte          // the chunk being tried
+	rawFn func(fd uintptr) bool
+	rawN  int
 }
 
 // connBufSize is the pooled batch buffer: larger batches go out as several
@@ -37,8 +46,48 @@ var connBufs = sync.Pool{New: func() any { b := make([]byte, 0, connBufSize); re
 // watches conn for a peer that has gone (see WithTakeover).
 func NewConnStream(conn net.Conn, head []byte) *ConnStream {
 	chunked := bytes.Contains(bytes.ToLower(head), []byte("\r\ntransfer-encoding: chunked\r\n"))
-	return &ConnStream{conn: conn, head: head, chunked: chunked}
+	c := &ConnStream{conn: conn, head: head, chunked: chunked}
+	if tc, ok := conn.(*net.TCPConn); ok && canWriteRaw {
+		if raw, err := tc.SyscallConn(); err == nil {
+			c.raw = raw
+			c.rawFn = c.rawWrite
+		}
+	}
+	return c
 }
+
+// errWouldBlock: a non-blocking write did not write everything.
+var errWouldBlock = errors.New("ssehub: write would block")
+
+// tryFlush writes what is buffered with one non-blocking write. Whatever
+// the socket does not take, for whatever reason, stays for the next Flush,
+// which writes it the blocking way and reports the error, if any.
+func (c *ConnStream) tryFlush() error {
+	if c.buf == nil {
+		return nil
+	}
+	if c.head != nil || c.out != nil {
+		return errWouldBlock
+	}
+	chunk := c.frame()
+	c.try, c.rawN = chunk, 0
+	if err := c.raw.Write(c.rawFn); err != nil {
+		c.rawN = 0 // the write deadline has passed: the goroutine renews it
+	}
+	c.try = nil
+	var err error
+	if n := max(c.rawN, 0); n < len(chunk) {
+		c.out = append([]byte(nil), chunk[n:]...)
+		err = errWouldBlock
+	}
+	*c.buf = (*c.buf)[:0]
+	connBufs.Put(c.buf)
+	c.buf = nil
+	return err
+}
+
+// buffered reports whether Flush has anything to write.
+func (c *ConnStream) buffered() bool { return c.buf != nil || c.out != nil }
 
 // Write buffers p, writing out a full chunk.
 func (c *ConnStream) Write(p []byte) (int, error) {
@@ -65,7 +114,7 @@ func (c *ConnStream) Write(p []byte) (int, error) {
 // Flush writes what is buffered (the head first, once) and gives the buffer back.
 func (c *ConnStream) Flush() error {
 	if c.buf == nil {
-		if c.head == nil {
+		if c.head == nil && c.out == nil {
 			return nil
 		}
 		c.buf = connBufs.Get().(*[]byte)
@@ -78,9 +127,8 @@ func (c *ConnStream) Flush() error {
 	return err
 }
 
-// writeOut frames the buffered data as one chunk and writes it, after the
-// head if that has not gone out yet.
-func (c *ConnStream) writeOut() error {
+// frame returns the buffered data as one chunk, and empties the buffer.
+func (c *ConnStream) frame() []byte {
 	b := *c.buf
 	*c.buf = b[:chunkRoom]
 	var chunk []byte
@@ -93,6 +141,19 @@ func (c *ConnStream) writeOut() error {
 		copy(b[start:], line)
 		chunk = append(b, '\r', '\n')[start:]
 	}
+	return chunk
+}
+
+// writeOut frames the buffered data as one chunk and writes it, after the
+// head if that has not gone out yet, and after what a non-blocking write left.
+func (c *ConnStream) writeOut() error {
+	if c.out != nil {
+		if _, err := c.conn.Write(c.out); err != nil {
+			return err
+		}
+		c.out = nil
+	}
+	chunk := c.frame()
 	if c.head != nil {
 		bufs := net.Buffers{c.head, chunk}
 		c.head = nil
@@ -134,9 +195,11 @@ type netConner interface{ NetConn() net.Conn }
 // WithTakeover lets adapters take over HTTP/1.1 connections once the
 // response headers are decided: the framework's goroutine, buffers and
 // request state are released, and the stream is written by one small
-// goroutine of the hub's, straight to the socket. An idle stream then costs
-// a few KiB instead of tens (see the README's Performance section). HTTP/2
-// streams are always served the usual way.
+// goroutine of the hub's, straight to the socket; while it is parked, the
+// hub's inline writers send it new events without waking it (on plain TCP,
+// on Unix). An idle stream then costs a few KiB instead of tens, and each
+// delivery less CPU (see the README's Performance section). HTTP/2 streams
+// are always served the usual way.
 //
 // The trade-offs: middleware that acts after the handler returns no longer
 // sees the response (adapters do not take over when a compressor has set

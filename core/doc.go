@@ -15,7 +15,11 @@
 // by the rings, not by slow clients.
 //
 // Each stream runs Hub.Serve on the request's goroutine. One hub goroutine
-// sends heartbeats to idle streams and forgets old history.
+// sends heartbeats to idle streams and forgets old history. A few more (one
+// per CPU) write new events to parked streams on plain sockets (taken-over
+// connections, see WithTakeover) without waking their goroutines: one
+// non-blocking write each, handing over to the stream's goroutine only when
+// the socket cannot take it all.
 //
 // # Example
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,9 +40,10 @@ type Hub struct {
 	perClient map[string]int
 	closed    bool
 
-	committed atomic.Uint64 // every frame with a seq up to this is in its rings
-	done      chan struct{} // closed by Shutdown
-	finished  chan struct{} // closed when Shutdown has ended every stream
+	committed atomic.Uint64       // every frame with a seq up to this is in its rings
+	inline    chan *[]*Subscriber // claimed streams for the inline writers (inline.go)
+	done      chan struct{}       // closed by Shutdown
+	finished  chan struct{}       // closed when Shutdown has ended every stream
 	streams   sync.WaitGroup
 	maint     sync.WaitGroup
 
@@ -86,6 +88,11 @@ func NewHub(opts ...Option) *Hub {
 	}
 	h.maint.Add(1)
 	go h.maintain()
+	h.inline = make(chan *[]*Subscriber, 256)
+	for range runtime.GOMAXPROCS(0) {
+		h.maint.Add(1)
+		go h.inlineWriter()
+	}
 	return h
 }
 
@@ -236,7 +243,7 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 		taken.Add(1)
 	}
 	for _, t := range woken {
-		t.subs.notifyAll()
+		t.subs.notifyAll(h)
 	}
 	return true
 }

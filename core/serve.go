@@ -61,6 +61,10 @@ func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
 		h.mu.Unlock()
 	}
 	reason, err := s.run(ctx, w)
+	if s.cs.Load() != nil { // run returns holding serveMu: no inline writer may start now
+		s.cs.Store(nil)
+		s.serveMu.Unlock()
+	}
 	s.stream.Store(nil)
 	defer h.streams.Done() // last: Shutdown waits for the hook too
 	h.finish(s, reason)
@@ -148,6 +152,16 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 	}
 
 	ctxDone := ctx.Done()
+	// On a plain socket the hub's inline writers may serve the stream while it
+	// is parked (inline.go). Whoever writes holds serveMu: the goroutine from
+	// here on, except while parked, and still when run returns.
+	cs, _ := w.(*ConnStream)
+	if cs != nil && cs.raw != nil {
+		s.serveMu.Lock()
+		s.cs.Store(cs)
+	} else {
+		cs = nil
+	}
 	for {
 		// Single-channel checks: far cheaper than a select over all three.
 		if closedChan(h.done) {
@@ -162,7 +176,7 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 		if _, err := s.drain(&b, h.committed.Load()); err != nil {
 			return classify(err)
 		}
-		if b.n > 0 {
+		if b.n > 0 || (cs != nil && cs.buffered()) {
 			if err := b.flush(); err != nil {
 				return classify(err)
 			}
@@ -171,9 +185,11 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 		// Park. Publishers wake only parked streams, so announce it, then
 		// look once more for what was published meanwhile.
 		s.waiting.Store(true)
-		if s.pending() {
-			s.waiting.Store(false)
+		if s.pending() && s.waiting.CompareAndSwap(true, false) {
 			continue
+		}
+		if cs != nil {
+			s.serveMu.Unlock() // from here, publishers may serve it inline
 		}
 		// Shutdown, Close and the liveness check all wake the stream too, so
 		// it parks on its wake channel alone (and the request's context, when
@@ -184,8 +200,14 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			select {
 			case <-s.wake:
 			case <-ctxDone:
+				if cs != nil {
+					s.serveMu.Lock()
+				}
 				return DisconnectClientGone, nil
 			}
+		}
+		if cs != nil {
+			s.serveMu.Lock()
 		}
 		s.waiting.Store(false)
 		if s.heartbeatDue.Swap(false) && !s.pending() && s.idleFor() >= h.opt.heartbeat/2 {
@@ -274,7 +296,11 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 	for i, r := range s.sources {
 		s.ends[i] = r.end.Load()
 	}
-	for b.n < maxBatch {
+	limit := maxBatch
+	if b.limit > 0 {
+		limit = b.limit
+	}
+	for b.n < limit {
 		if b.err != nil {
 			return false, b.err // the write timed out or failed: say so, not what follows
 		}
@@ -299,8 +325,12 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 		if e == nil {
 			return false, nil
 		}
+		done := s.written(e.f)
+		if !done && b.limit > 0 && b.n+len(e.f.data) > b.limit {
+			return true, nil // an inline batch must fit the stream's buffer
+		}
 		s.cursors[best]++
-		if s.written(e.f) {
+		if done {
 			continue // replaced, or already written from another of its rings
 		}
 		s.lastSeq, s.lastFrame = e.f.seq, e.f
@@ -334,6 +364,7 @@ type batch struct {
 	err      error
 	armed    bool
 	deadline time.Time // the connection's write deadline, as last set
+	limit    int       // bytes per batch when not maxBatch (inline batches)
 }
 
 func (b *batch) write(p []byte) {

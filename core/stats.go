@@ -15,6 +15,7 @@ type Stats struct {
 	Published     uint64 // events accepted by Publish and PublishAll
 	FramesWritten uint64 // events written to streams, summed over streams
 	BytesWritten  uint64
+	InlineWrites  uint64 // writes the hub's inline writers made for parked streams
 	Heartbeats    uint64
 	Lagged        uint64 // streams dropped for falling behind (also in Disconnects)
 	ReplayHits    uint64
@@ -30,7 +31,7 @@ type Stats struct {
 type counters struct {
 	connects, rejected, published, frames, bytes, heartbeats atomic.Uint64
 	replayHits, replayMisses, hookPanics                     atomic.Uint64
-	brokerDelivered, brokerErrors                            atomic.Uint64
+	brokerDelivered, brokerErrors, inlineWrites              atomic.Uint64
 	gone, lagged, timeout, shutdown, closed, failed          atomic.Uint64
 }
 
@@ -68,6 +69,7 @@ func (h *Hub) Stats() Stats {
 		Published:       c.published.Load(),
 		FramesWritten:   c.frames.Load(),
 		BytesWritten:    c.bytes.Load(),
+		InlineWrites:    c.inlineWrites.Load(),
 		Heartbeats:      c.heartbeats.Load(),
 		Lagged:          c.lagged.Load(),
 		ReplayHits:      c.replayHits.Load(),

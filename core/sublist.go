@@ -49,11 +49,30 @@ func (l *subList) len() int {
 	return len(l.list)
 }
 
-// notifyAll wakes the parked streams of the list.
-func (l *subList) notifyAll() {
+// notifyAll gets the parked streams of the list going: those on a plain
+// socket go to the hub's inline writers, in chunks, the others are woken.
+func (l *subList) notifyAll(h *Hub) {
+	var chunk *[]*Subscriber
 	l.mu.RLock()
 	for _, s := range l.list {
-		s.notify()
+		if !s.claim() {
+			continue
+		}
+		if s.cs.Load() == nil {
+			s.wakeNow()
+			continue
+		}
+		if chunk == nil {
+			chunk = inlineChunks.Get().(*[]*Subscriber)
+		}
+		*chunk = append(*chunk, s)
+		if len(*chunk) == cap(*chunk) {
+			h.serveInline(chunk)
+			chunk = nil
+		}
 	}
 	l.mu.RUnlock()
+	if chunk != nil {
+		h.serveInline(chunk)
+	}
 }

@@ -90,7 +90,9 @@ type Subscriber struct {
 	skipUpTo  uint64   // frames up to this were replaced by replay or the snapshot
 	start     uint64   // committed seq at subscribe: replay ends here
 
-	waiting      atomic.Bool // parked: publishers must wake it
+	waiting      atomic.Bool                // parked: publishers must wake it
+	cs           atomic.Pointer[ConnStream] // while inline writers may serve the stream (inline.go)
+	serveMu      sync.Mutex                 // held by whoever writes the stream: its goroutine, or an inline writer
 	wake         chan struct{}
 	heartbeatDue atomic.Bool
 	lastWrite    atomic.Int64 // unix nanoseconds
@@ -174,9 +176,14 @@ func (s *Subscriber) Send(e Event) error {
 // notify wakes the stream if it is parked. Publishers call it for every
 // subscriber of a topic, so it costs one atomic operation when the stream is busy.
 func (s *Subscriber) notify() {
-	if s.waiting.Load() && s.waiting.CompareAndSwap(true, false) {
+	if s.claim() {
 		s.wakeNow()
 	}
+}
+
+// claim takes a parked stream for the caller to serve or wake.
+func (s *Subscriber) claim() bool {
+	return s.waiting.Load() && s.waiting.CompareAndSwap(true, false)
 }
 
 func (s *Subscriber) wakeNow() {
