@@ -13,8 +13,13 @@ import (
 // block, a batch is larger than its buffer, or anything else needs it
 // (shutdown, close, heartbeat, lag).
 
-// inlineChunk is how many claimed streams go to a writer at once.
-const inlineChunk = 64
+// inlineChunk is how many claimed streams go to a writer at once: small, so
+// that a writer whose thread the OS sets aside holds up few streams.
+const inlineChunk = 16
+
+// inlineQueue is how many chunks may wait for a writer; past it, streams'
+// goroutines are woken instead.
+const inlineQueue = 1024
 
 var inlineChunks = sync.Pool{New: func() any { c := make([]*Subscriber, 0, inlineChunk); return &c }}
 
