@@ -93,8 +93,10 @@ func (s *Subscriber) inlineLocked() bool {
 		return !more
 	}
 	werr := cs.tryFlush()
-	h.stats.inlineWrites.Add(1)
-	h.stats.bytes.Add(uint64(b.n))
+	if werr == nil {
+		h.stats.inlineWrites.Add(1)
+	}
+	h.stats.bytes.Add(uint64(b.n)) // written now, or by the goroutine, which counts its own batches only
 	h.stats.frames.Add(uint64(b.frames))
 	s.lastWrite.Store(time.Now().UnixNano())
 	return werr == nil && !more

@@ -189,6 +189,13 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			continue
 		}
 		if cs != nil {
+			// Parked, it is written inline, without blocking and so without
+			// a deadline: clear it, or it would pass with no one to renew it
+			// and every inline write would fall back to this goroutine.
+			if !b.deadline.IsZero() {
+				cs.SetWriteDeadline(time.Time{})
+				b.deadline = time.Time{}
+			}
 			s.serveMu.Unlock() // from here, publishers may serve it inline
 		}
 		// Shutdown, Close and the liveness check all wake the stream too, so

@@ -15,7 +15,7 @@ type Stats struct {
 	Published     uint64 // events accepted by Publish and PublishAll
 	FramesWritten uint64 // events written to streams, summed over streams
 	BytesWritten  uint64
-	InlineWrites  uint64 // writes the hub's inline writers made for parked streams
+	InlineWrites  uint64 // whole writes the hub's inline writers made for parked streams
 	Heartbeats    uint64
 	Lagged        uint64 // streams dropped for falling behind (also in Disconnects)
 	ReplayHits    uint64
