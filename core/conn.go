@@ -2,7 +2,6 @@ package core
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"strconv"
 	"sync"
@@ -47,43 +46,32 @@ var connBufs = sync.Pool{New: func() any { b := make([]byte, 0, connBufSize); re
 func NewConnStream(conn net.Conn, head []byte) *ConnStream {
 	chunked := bytes.Contains(bytes.ToLower(head), []byte("\r\ntransfer-encoding: chunked\r\n"))
 	c := &ConnStream{conn: conn, head: head, chunked: chunked}
-	if tc, ok := conn.(*net.TCPConn); ok && canWriteRaw {
-		if raw, err := tc.SyscallConn(); err == nil {
-			c.raw = raw
-			c.rawFn = c.rawWrite
-		}
-	}
+	c.enableRawWrites()
 	return c
 }
 
-// errWouldBlock: a non-blocking write did not write everything.
-var errWouldBlock = errors.New("ssehub: write would block")
-
-// tryFlush writes what is buffered with one non-blocking write. Whatever
-// the socket does not take, for whatever reason, stays for the next Flush,
-// which writes it the blocking way and reports the error, if any.
-func (c *ConnStream) tryFlush() error {
+// tryFlush writes what is buffered with one non-blocking write and reports
+// whether the socket took it all. What it did not take, for whatever reason,
+// stays for the next Flush, which writes it the blocking way and reports the
+// error, if any.
+func (c *ConnStream) tryFlush() (whole bool) {
 	if c.buf == nil {
-		return nil
+		return true
 	}
 	if c.head != nil || c.out != nil {
-		return errWouldBlock
+		return false
 	}
 	chunk := c.frame()
 	c.try, c.rawN = chunk, 0
-	if err := c.raw.Write(c.rawFn); err != nil {
-		c.rawN = 0 // the write deadline has passed: the goroutine renews it
-	}
+	c.raw.Write(c.rawFn) // fails without writing, leaving rawN 0, once a deadline has passed
 	c.try = nil
-	var err error
 	if n := max(c.rawN, 0); n < len(chunk) {
 		c.out = append([]byte(nil), chunk[n:]...)
-		err = errWouldBlock
 	}
 	*c.buf = (*c.buf)[:0]
 	connBufs.Put(c.buf)
 	c.buf = nil
-	return err
+	return c.out == nil
 }
 
 // buffered reports whether Flush has anything to write.

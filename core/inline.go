@@ -23,9 +23,9 @@ const inlineQueue = 1024
 
 var inlineChunks = sync.Pool{New: func() any { c := make([]*Subscriber, 0, inlineChunk); return &c }}
 
-// serveInline hands a chunk of claimed streams to the inline writers, or, if
+// queueInline hands a chunk of claimed streams to the inline writers, or, if
 // they are that far behind, wakes the streams' goroutines.
-func (h *Hub) serveInline(chunk *[]*Subscriber) {
+func (h *Hub) queueInline(chunk *[]*Subscriber) {
 	select {
 	case h.inline <- chunk:
 	default:
@@ -92,12 +92,13 @@ func (s *Subscriber) inlineLocked() bool {
 	if b.n == 0 {
 		return !more
 	}
-	werr := cs.tryFlush()
-	if werr == nil {
+	whole := cs.tryFlush()
+	if whole {
 		h.stats.inlineWrites.Add(1)
 	}
-	h.stats.bytes.Add(uint64(b.n)) // written now, or by the goroutine, which counts its own batches only
+	// Written now, or by the goroutine, which counts only its own batches.
+	h.stats.bytes.Add(uint64(b.n))
 	h.stats.frames.Add(uint64(b.frames))
 	s.lastWrite.Store(time.Now().UnixNano())
-	return werr == nil && !more
+	return whole && !more
 }

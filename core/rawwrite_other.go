@@ -2,7 +2,5 @@
 
 package core
 
-// canWriteRaw: elsewhere every stream is written by its own goroutine.
-const canWriteRaw = false
-
-func (c *ConnStream) rawWrite(fd uintptr) bool { return true }
+// enableRawWrites does nothing here: every stream is written by its own goroutine.
+func (c *ConnStream) enableRawWrites() {}

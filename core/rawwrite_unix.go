@@ -2,11 +2,22 @@
 
 package core
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
-// canWriteRaw: ConnStreams on plain sockets may be written without blocking
-// by the hub's inline writers.
-const canWriteRaw = true
+// enableRawWrites lets the hub's inline writers write c without blocking
+// when its connection is a plain TCP socket.
+func (c *ConnStream) enableRawWrites() {
+	tc, ok := c.conn.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if raw, err := tc.SyscallConn(); err == nil {
+		c.raw, c.rawFn = raw, c.rawWrite
+	}
+}
 
 // rawWrite is one non-blocking write of the chunk being tried. It never
 // waits for the socket: the stream's goroutine does that.

@@ -67,12 +67,12 @@ func (l *subList) notifyAll(h *Hub) {
 		}
 		*chunk = append(*chunk, s)
 		if len(*chunk) == cap(*chunk) {
-			h.serveInline(chunk)
+			h.queueInline(chunk)
 			chunk = nil
 		}
 	}
 	l.mu.RUnlock()
 	if chunk != nil {
-		h.serveInline(chunk)
+		h.queueInline(chunk)
 	}
 }

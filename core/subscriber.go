@@ -169,19 +169,15 @@ func (s *Subscriber) Send(e Event) error {
 	s.direct.append(f, 1<<62)
 	h.committed.Store(f.seq)
 	h.mu.Unlock()
-	s.notify()
-	return nil
-}
-
-// notify wakes the stream if it is parked. Publishers call it for every
-// subscriber of a topic, so it costs one atomic operation when the stream is busy.
-func (s *Subscriber) notify() {
 	if s.claim() {
 		s.wakeNow()
 	}
+	return nil
 }
 
-// claim takes a parked stream for the caller to serve or wake.
+// claim takes a parked stream for the caller to serve or wake. Publishers
+// call it for every subscriber of a topic, so it costs one atomic load when
+// the stream is busy.
 func (s *Subscriber) claim() bool {
 	return s.waiting.Load() && s.waiting.CompareAndSwap(true, false)
 }
