@@ -12,7 +12,9 @@
 // one write. Publish costs the same whatever the streams do; it wakes only the
 // streams that wait. A stream that falls further behind than the history is
 // disconnected (ErrLagged) and resumes with Last-Event-ID, so memory is bounded
-// by the rings, not by slow clients.
+// by the rings, not by slow clients. A publisher that outruns most of its
+// streams is paced instead (WithBackpressure): a burst then moves at the speed
+// the streams take it, and does not queue up in every client's socket.
 //
 // Each stream runs Hub.Serve on the request's goroutine. One hub goroutine
 // sends heartbeats to idle streams and forgets old history. A few more (one

@@ -63,6 +63,12 @@ type client struct {
 func connect(t testing.TB, h *core.Hub, sub core.Subscription) *client {
 	t.Helper()
 	server, conn := tcpPair(t)
+	return serveOver(t, h, sub, server, conn)
+}
+
+// serveOver is connect over a given connection.
+func serveOver(t testing.TB, h *core.Hub, sub core.Subscription, server, conn net.Conn) *client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &client{t: t, conn: conn, cancel: cancel, served: make(chan error, 1)}
 	c.dec = core.NewDecoder(conn)

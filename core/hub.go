@@ -22,7 +22,8 @@ const MaxTopicLength = 256
 //
 // All methods are safe for concurrent use. Publish never blocks on a client:
 // a stream that falls further behind than its topic's history is disconnected
-// and resumes with Last-Event-ID.
+// and resumes with Last-Event-ID. When many of a topic's streams are far
+// behind, Publish waits briefly for them (see WithBackpressure).
 //
 // Be sure to call Shutdown (or Close): it ends every stream and the hub's own
 // goroutine. Register it before your HTTP server's shutdown, because an SSE
@@ -125,7 +126,9 @@ func ValidateTopic(name string) error {
 // Publish sends e to every subscriber of the given topics, once each, and keeps
 // it in each topic's history. If e.ID is empty the hub assigns an id. It
 // returns ErrNoTopics, ErrClosed, an error from ValidateTopic or Event.Validate
-// (nothing is sent), or a broker's error. It never blocks on a client.
+// (nothing is sent), or a broker's error. It never blocks on a client; when
+// more than a sixteenth of a topic's streams are far behind, it waits for them,
+// at most the time WithBackpressure gives.
 func (h *Hub) Publish(e Event, topics ...string) error {
 	return h.PublishContext(context.Background(), e, topics...)
 }
@@ -135,8 +138,8 @@ func (h *Hub) PublishAll(e Event) error {
 	return h.publish(context.Background(), e, nil)
 }
 
-// PublishContext is Publish with a context that bounds the broker's work.
-// Without a broker it is Publish.
+// PublishContext is Publish with a context that bounds the broker's work, or,
+// without a broker, the backpressure wait (WithBackpressure).
 func (h *Hub) PublishContext(ctx context.Context, e Event, topics ...string) error {
 	if len(topics) == 0 {
 		return ErrNoTopics
@@ -170,9 +173,12 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) error {
 		}
 		return nil
 	}
-	if !h.append(e, topics, e.ID == "", true, 0, nil) && h.isClosed() {
+	var stack [4]*topic
+	woken, ok := h.append(e, topics, e.ID == "", true, 0, nil, stack[:0])
+	if !ok && h.isClosed() {
 		return ErrClosed
 	}
+	h.pace(ctx, woken)
 	return nil
 }
 
@@ -185,7 +191,7 @@ const idRoom = 4 + 8 + 1 + 20 + 1
 // writes a hub id. A broker's seq, when not zero, orders the event instead of
 // the hub's next number. It reports false if the hub is closed, or if no ring
 // took it.
-func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64, taken *atomic.Uint64) bool {
+func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64, taken *atomic.Uint64, woken []*topic) ([]*topic, bool) {
 	var buf []byte
 	if assignID {
 		buf = appendValidEvent(make([]byte, idRoom, idRoom+len(e.Data)+len(e.Type)+32), e)
@@ -197,12 +203,10 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 		f.id = e.ID
 	}
 
-	var stack [4]*topic
-	woken := stack[:0]
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return false
+		return woken, false
 	}
 	if seq == 0 {
 		seq = h.seq + 1
@@ -237,7 +241,7 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 	h.committed.Store(h.seq)
 	h.mu.Unlock()
 	if len(woken) == 0 {
-		return false
+		return woken, false
 	}
 	if taken != nil {
 		taken.Add(1)
@@ -245,7 +249,7 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 	for _, t := range woken {
 		t.subs.notifyAll(h)
 	}
-	return true
+	return woken, true
 }
 
 // newTopicLocked creates a topic. Events published to the name before now are
@@ -269,7 +273,7 @@ func (h *Hub) deliver(m Message) {
 	if len(topics) == 0 {
 		topics = nil
 	}
-	h.append(e, topics, m.ID == "", false, m.Seq, &h.stats.brokerDelivered)
+	h.append(e, topics, m.ID == "", false, m.Seq, &h.stats.brokerDelivered, nil)
 }
 
 // Subscribers returns how many streams are on topic now.

@@ -100,5 +100,6 @@ func (s *Subscriber) inlineLocked() bool {
 	h.stats.bytes.Add(uint64(b.n))
 	h.stats.frames.Add(uint64(b.frames))
 	s.lastWrite.Store(time.Now().UnixNano())
+	s.progress.Store(s.lastSeq)
 	return whole && !more
 }

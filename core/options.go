@@ -11,38 +11,42 @@ import (
 type Option func(*options)
 
 type options struct {
-	historySize    int
-	historyAge     time.Duration
-	historyBytes   int
-	heartbeat      time.Duration
-	writeTimeout   time.Duration
-	retry          time.Duration
-	maxSubscribers int
-	maxPerClient   int
-	maxTopics      int
-	directQueue    int
-	snapshot       func(*Subscriber) ([]Event, error)
-	onConnect      func(*Subscriber)
-	onDisconnect   func(*Subscriber, DisconnectReason)
-	shutdownEvent  *Event
-	logger         *slog.Logger
-	broker         Broker
-	brokerTimeout  time.Duration
-	takeover       bool
+	historySize      int
+	historyAge       time.Duration
+	historyBytes     int
+	heartbeat        time.Duration
+	writeTimeout     time.Duration
+	retry            time.Duration
+	maxSubscribers   int
+	maxPerClient     int
+	maxTopics        int
+	directQueue      int
+	snapshot         func(*Subscriber) ([]Event, error)
+	onConnect        func(*Subscriber)
+	onDisconnect     func(*Subscriber, DisconnectReason)
+	shutdownEvent    *Event
+	logger           *slog.Logger
+	broker           Broker
+	brokerTimeout    time.Duration
+	takeover         bool
+	backpressureLag  int
+	backpressureWait time.Duration
 }
 
 func defaultOptions() options {
 	return options{
-		historySize:   4096,
-		historyAge:    5 * time.Minute,
-		historyBytes:  8 << 20,
-		heartbeat:     15 * time.Second,
-		writeTimeout:  10 * time.Second,
-		maxTopics:     32,
-		directQueue:   256,
-		logger:        slog.New(slog.DiscardHandler),
-		brokerTimeout: 5 * time.Second,
-		takeover:      true,
+		historySize:      4096,
+		historyAge:       5 * time.Minute,
+		historyBytes:     8 << 20,
+		heartbeat:        15 * time.Second,
+		writeTimeout:     10 * time.Second,
+		maxTopics:        32,
+		directQueue:      256,
+		logger:           slog.New(slog.DiscardHandler),
+		brokerTimeout:    5 * time.Second,
+		takeover:         true,
+		backpressureLag:  32,
+		backpressureWait: 100 * time.Millisecond,
 	}
 }
 
@@ -95,6 +99,29 @@ func WithHeartbeat(d time.Duration) Option {
 func WithWriteTimeout(d time.Duration) Option {
 	mustPositive("WithWriteTimeout", d)
 	return func(o *options) { o.writeTimeout = d }
+}
+
+// WithBackpressure sets how Publish paces a publisher that outruns its
+// subscribers. When more than a sixteenth of a topic's streams (and more than
+// two) have not yet written the event lag places before the newest, Publish
+// waits for them to catch up: at most maxWait per call, and never past its
+// context or Shutdown. A burst then moves at the speed the streams take it,
+// instead of queueing in every client's socket buffers, where each event waits
+// behind all the ones before it (hundreds of milliseconds, for a burst of
+// thousands of events to a thousand clients). The event itself is queued
+// before Publish waits. A few slow or stuck streams never hold Publish: they
+// are cut off by the write timeout, or fall out of the history.
+// Stats.Paced counts the Publish calls that waited.
+// Events that arrive through a broker are not paced, and a hub with a broker
+// paces nothing: its Publish returns when the broker has taken the event.
+// lag 0 turns pacing off: Publish then never waits for subscribers.
+// Default: lag 32, maxWait 100ms.
+func WithBackpressure(lag int, maxWait time.Duration) Option {
+	mustNonNegative("WithBackpressure lag", lag)
+	if lag > 0 {
+		mustPositive("WithBackpressure maxWait", maxWait)
+	}
+	return func(o *options) { o.backpressureLag, o.backpressureWait = lag, maxWait }
 }
 
 // WithRetry sends "retry:" with d at the start of every stream, telling the

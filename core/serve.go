@@ -411,6 +411,7 @@ func (b *batch) flush() error {
 	h.stats.bytes.Add(uint64(b.n))
 	h.stats.frames.Add(uint64(b.frames))
 	b.s.lastWrite.Store(time.Now().UnixNano())
+	b.s.progress.Store(b.s.lastSeq)
 	b.n, b.frames, b.armed, b.err = 0, 0, false, nil
 	return err
 }

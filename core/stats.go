@@ -13,6 +13,7 @@ type Stats struct {
 	Disconnects map[DisconnectReason]uint64
 
 	Published     uint64 // events accepted by Publish and PublishAll
+	Paced         uint64 // Publish calls that waited for subscribers to catch up (WithBackpressure)
 	FramesWritten uint64 // events written to streams, summed over streams
 	BytesWritten  uint64
 	InlineWrites  uint64 // whole writes the hub's inline writers made for parked streams
@@ -31,7 +32,7 @@ type Stats struct {
 type counters struct {
 	connects, rejected, published, frames, bytes, heartbeats atomic.Uint64
 	replayHits, replayMisses, hookPanics                     atomic.Uint64
-	brokerDelivered, brokerErrors, inlineWrites              atomic.Uint64
+	brokerDelivered, brokerErrors, inlineWrites, paced       atomic.Uint64
 	gone, lagged, timeout, shutdown, closed, failed          atomic.Uint64
 }
 
@@ -67,6 +68,7 @@ func (h *Hub) Stats() Stats {
 			DisconnectError:        c.failed.Load(),
 		},
 		Published:       c.published.Load(),
+		Paced:           c.paced.Load(),
 		FramesWritten:   c.frames.Load(),
 		BytesWritten:    c.bytes.Load(),
 		InlineWrites:    c.inlineWrites.Load(),

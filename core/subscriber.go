@@ -83,12 +83,13 @@ type Subscriber struct {
 	member    []membership // places in the topics' subscriber lists, then the hub-wide one
 	sources   []*ring      // topics' rings, the hub's all-ring, and direct
 	cursors   []uint64
-	ends      []uint64 // scratch for drain
-	direct    *ring    // events sent to this subscriber alone
-	lastSeq   uint64   // newest seq written
-	lastFrame *frame   // the frame written last: a direct send may share its seq
-	skipUpTo  uint64   // frames up to this were replaced by replay or the snapshot
-	start     uint64   // committed seq at subscribe: replay ends here
+	ends      []uint64      // scratch for drain
+	direct    *ring         // events sent to this subscriber alone
+	lastSeq   uint64        // newest seq written
+	progress  atomic.Uint64 // lastSeq as of the last write: publishers' view (pace.go)
+	lastFrame *frame        // the frame written last: a direct send may share its seq
+	skipUpTo  uint64        // frames up to this were replaced by replay or the snapshot
+	start     uint64        // committed seq at subscribe: replay ends here
 
 	waiting      atomic.Bool                // parked: publishers must wake it
 	cs           atomic.Pointer[ConnStream] // while inline writers may serve the stream (inline.go)
@@ -281,6 +282,7 @@ func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
 			s.cursors[i] = r.end.Load()
 		}
 	}
+	s.progress.Store(s.lastSeq)
 	switch s.replay {
 	case ReplayHit:
 		h.stats.replayHits.Add(1)
