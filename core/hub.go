@@ -189,7 +189,8 @@ const idRoom = 4 + 8 + 1 + 20 + 1
 // subscriber), counts it in taken (when not nil), then wakes their streams:
 // so a client never sees an event before the counter does. With assignID it
 // writes a hub id. A broker's seq, when not zero, orders the event instead of
-// the hub's next number. It reports false if the hub is closed, or if no ring
+// the hub's next number. It returns woken with the topics it appended to added
+// (publishers pace on them), and false if the hub is closed, or if no ring
 // took it.
 func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64, taken *atomic.Uint64, woken []*topic) ([]*topic, bool) {
 	var buf []byte
