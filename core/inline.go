@@ -1,9 +1,6 @@
 package core
 
-import (
-	"sync"
-	"time"
-)
+import "sync"
 
 // Inline writing. A parked stream on a plain socket is served by one of the
 // hub's inline writers (GOMAXPROCS of them) instead of its own goroutine: the
@@ -96,10 +93,6 @@ func (s *Subscriber) inlineLocked() bool {
 	if whole {
 		h.stats.inlineWrites.Add(1)
 	}
-	// Written now, or by the goroutine, which counts only its own batches.
-	h.stats.bytes.Add(uint64(b.n))
-	h.stats.frames.Add(uint64(b.frames))
-	s.lastWrite.Store(time.Now().UnixNano())
-	s.progress.Store(s.lastSeq)
+	b.account() // now, or by the goroutine, which counts only its own batches
 	return whole && !more
 }

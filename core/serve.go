@@ -407,11 +407,17 @@ func (b *batch) flush() error {
 	if err == nil {
 		err = b.w.Flush()
 	}
+	b.account()
+	b.n, b.frames, b.armed, b.err = 0, 0, false, nil
+	return err
+}
+
+// account records a batch handed to the socket: the hub's counters, and the
+// stream's last write and progress (what publishers pace on).
+func (b *batch) account() {
 	h := b.s.hub
 	h.stats.bytes.Add(uint64(b.n))
 	h.stats.frames.Add(uint64(b.frames))
 	b.s.lastWrite.Store(time.Now().UnixNano())
 	b.s.progress.Store(b.s.lastSeq)
-	b.n, b.frames, b.armed, b.err = 0, 0, false, nil
-	return err
 }
