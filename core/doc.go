@@ -21,7 +21,9 @@
 // per CPU) write new events to parked streams on plain sockets (taken-over
 // connections, see WithTakeover) without waking their goroutines: one
 // non-blocking write each, handing over to the stream's goroutine only when
-// the socket cannot take it all.
+// the socket cannot take it all. While Publish is being paced and the writers
+// are busy, one of them rests: an outrun hub leaves a CPU to the rest of the
+// process, and the publisher slows to what the others deliver.
 //
 // # Example
 //

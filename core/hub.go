@@ -89,11 +89,7 @@ func NewHub(opts ...Option) *Hub {
 	}
 	h.maint.Add(1)
 	go h.maintain()
-	h.inline = make(chan *[]*Subscriber, inlineQueue)
-	for range runtime.GOMAXPROCS(0) {
-		h.maint.Add(1)
-		go h.inlineWriter()
-	}
+	h.startInlineWriters(runtime.GOMAXPROCS(0))
 	return h
 }
 

@@ -1,6 +1,9 @@
 package core
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Inline writing. A parked stream on a plain socket is served by one of the
 // hub's inline writers (GOMAXPROCS of them) instead of its own goroutine: the
@@ -9,6 +12,24 @@ import "sync"
 // bookkeeping; the stream's goroutine is woken only when a write would
 // block, a batch is larger than its buffer, or anything else needs it
 // (shutdown, close, heartbeat, lag).
+//
+// When a publisher outruns its streams, the writers leave one CPU to the rest
+// of the process. One of them, the helper, rests for a while after a stretch
+// of nearly unbroken writing during which Publish was paced: the publisher
+// then slows to what the others deliver. Taking every CPU would not deliver
+// such a burst sooner: it starves the application's other goroutines (and, on
+// a shared machine, the clients' side), and moves the queue from the ring,
+// where pacing sees it, into the kernel's socket buffers, where it does not.
+// Load the writers keep up with never makes the helper rest (its events would
+// only wait), nor does one event to very many streams.
+
+// The helper rests for helperRest after a window of at least helperWindow in
+// which it spent helperBusy percent of the time writing and Publish was paced.
+const (
+	helperWindow = 20 * time.Millisecond
+	helperBusy   = 80
+	helperRest   = 80 * time.Millisecond
+)
 
 // inlineChunk is how many claimed streams go to a writer at once: small, so
 // that a writer whose thread the OS sets aside holds up few streams.
@@ -39,23 +60,75 @@ func putChunk(c *[]*Subscriber) {
 	inlineChunks.Put(c)
 }
 
+// startInlineWriters starts n writers, one of them the helper when n > 1.
+func (h *Hub) startInlineWriters(n int) {
+	h.inline = make(chan *[]*Subscriber, inlineQueue)
+	for i := range max(n, 1) {
+		h.maint.Add(1)
+		go h.inlineWriter(i > 0 && i == n-1)
+	}
+}
+
 // inlineWriter serves chunks until the hub shuts down; Shutdown wakes every
 // stream, so those of a chunk left in the queue are not forgotten.
-func (h *Hub) inlineWriter() {
+func (h *Hub) inlineWriter(helper bool) {
 	defer h.maint.Done()
+	var duty dutyCycle
+	rest := time.NewTimer(helperRest)
+	rest.Stop()
+	defer rest.Stop()
 	for {
 		select {
 		case <-h.done:
 			return
 		case chunk := <-h.inline:
+			var start time.Time
+			if helper {
+				start = time.Now()
+			}
 			for _, s := range *chunk {
 				if !s.serveInline() {
 					s.wakeNow()
 				}
 			}
 			putChunk(chunk)
+			if !helper || !duty.worked(start, time.Now(), h.stats.paced.Load()) {
+				continue
+			}
+			h.stats.writerRests.Add(1)
+			rest.Reset(helperRest)
+			select {
+			case <-h.done:
+				return
+			case <-rest.C:
+			}
 		}
 	}
+}
+
+// A dutyCycle judges the helper's work over windows of at least helperWindow,
+// each starting with its first chunk.
+type dutyCycle struct {
+	start       time.Time
+	busy        time.Duration
+	pacedBefore uint64
+}
+
+// worked records a chunk served from start to end, when the hub had paced
+// Publish paced times, and reports whether the window it closes was busy
+// enough, and paced, for the helper to rest.
+func (d *dutyCycle) worked(start, end time.Time, paced uint64) (rest bool) {
+	if d.start.IsZero() {
+		d.start, d.pacedBefore = start, paced
+	}
+	d.busy += end.Sub(start)
+	window := end.Sub(d.start)
+	if window < helperWindow {
+		return false
+	}
+	rest = d.busy*100 >= window*helperBusy && paced > d.pacedBefore
+	*d = dutyCycle{}
+	return rest
 }
 
 // serveInline writes what is pending to a claimed stream's socket without

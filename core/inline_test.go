@@ -2,12 +2,15 @@ package core_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,4 +128,54 @@ func TestInline_NoDeadlinePassesWhileParked(t *testing.T) {
 	// The first event may meet the stream before it has parked; the rest
 	// come long after the deadline it had.
 	assert.True(t, fmt.Sprintf("inline writes %d of 6", st.InlineWrites), st.InlineWrites >= 5)
+}
+
+// With two CPUs, one of the two inline writers rests while a publisher
+// outruns the streams (and is paced), leaving its CPU to the rest of the
+// process, while the other goes on delivering. Events spaced apart never
+// make it rest.
+func TestInline_HelperRestsOnlyWhenOutrun(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	h := newHub(t, core.WithHistory(1<<16, time.Minute))
+	const streams = 200
+	var readers sync.WaitGroup
+	for i := range streams {
+		conn, _, _ := takenOver(t, h, core.Subscription{Topics: []string{"t"}}, nil)
+		readers.Add(1)
+		go func() { // reads until the last event: cheap, so the sockets never fill
+			defer readers.Done()
+			const end = "data: end\n"
+			buf := make([]byte, 64<<10)
+			kept := 0
+			for {
+				conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+				n, err := conn.Read(buf[kept:])
+				if err != nil {
+					t.Errorf("stream %d: %v before the last event", i, err)
+					return
+				}
+				if bytes.Contains(buf[:kept+n], []byte(end)) {
+					return
+				}
+				kept = copy(buf, buf[max(0, kept+n-len(end)):kept+n]) // a line may straddle reads
+			}
+		}()
+	}
+
+	for range 20 {
+		assert.NoError(t, h.Publish(core.Event{Data: payload}, "t"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.Equal(t, "rests after events 50 ms apart", core.WriterRests(h), uint64(0))
+
+	deadline := time.Now().Add(10 * time.Second)
+	published := 0
+	for core.WriterRests(h) == 0 && time.Now().Before(deadline) {
+		assert.NoError(t, h.Publish(core.Event{Data: payload}, "t"))
+		published++
+	}
+	assert.NoError(t, h.Publish(core.Event{Data: "end"}, "t"))
+	readers.Wait()
+	t.Logf("the helper rested after %d events published back to back; Publish paced %d times", published, h.Stats().Paced)
+	assert.True(t, "the helper rested while the publisher outran the streams", core.WriterRests(h) > 0)
 }

@@ -111,7 +111,9 @@ func WithWriteTimeout(d time.Duration) Option {
 // thousands of events to a thousand clients). The event itself is queued
 // before Publish waits. A few slow or stuck streams never hold Publish: they
 // are cut off by the write timeout, or fall out of the history.
-// Stats.Paced counts the Publish calls that waited.
+// Stats.Paced counts the Publish calls that waited. While Publish is being
+// paced, one of the hub's inline writers rests now and then, leaving a CPU to
+// the rest of the process.
 // Events that arrive through a broker are not paced, and a hub with a broker
 // paces nothing: its Publish returns when the broker has taken the event.
 // lag 0 turns pacing off: Publish then never waits for subscribers.

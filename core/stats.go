@@ -33,6 +33,7 @@ type counters struct {
 	connects, rejected, published, frames, bytes, heartbeats atomic.Uint64
 	replayHits, replayMisses, hookPanics                     atomic.Uint64
 	brokerDelivered, brokerErrors, inlineWrites, paced       atomic.Uint64
+	writerRests                                              atomic.Uint64 // times the helper writer rested (inline.go); for tests
 	gone, lagged, timeout, shutdown, closed, failed          atomic.Uint64
 }
 

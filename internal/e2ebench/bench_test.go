@@ -44,6 +44,7 @@ func fanout(b *testing.B, ad adapter, n, k, group int, pace time.Duration) {
 	var syscw, ctxsw int64
 	var mallocs uint64
 	var p50, p99, written []float64
+	paced0 := e.hub.Stats().Paced
 	b.ResetTimer()
 	for range b.N {
 		p0 := sampleProc()
@@ -86,6 +87,7 @@ func fanout(b *testing.B, ad adapter, n, k, group int, pace time.Duration) {
 	b.ReportMetric(float64(ctxsw)/ev, "ctxsw/event")
 	b.ReportMetric(float64(mallocs)/ev, "srv-allocs/event")
 	b.ReportMetric(ms(publishing)/float64(b.N), "publish-ms")
+	b.ReportMetric(float64(e.hub.Stats().Paced-paced0)/float64(b.N), "paced")
 	b.ReportMetric(float64(childCPU.Microseconds())/ev, "lg-cpu-us/event")
 }
 
