@@ -2,10 +2,7 @@
 
 package core
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
 // enableRawWrites lets the hub's inline writers write c without blocking
 // when its connection is a plain TCP socket.
@@ -22,6 +19,6 @@ func (c *ConnStream) enableRawWrites() {
 // rawWrite is one non-blocking write of the chunk being tried. It never
 // waits for the socket: the stream's goroutine does that.
 func (c *ConnStream) rawWrite(fd uintptr) bool {
-	c.rawN, _ = syscall.Write(int(fd), c.try) // -1 on an error: tryFlush keeps it all
+	c.rawN = writeNonblocking(fd, c.try) // -1 on an error: tryFlush keeps it all
 	return true
 }
