@@ -114,9 +114,9 @@ type dutyCycle struct {
 	pacedBefore uint64
 }
 
-// worked records a chunk served from start to end, when the hub had paced
-// Publish paced times, and reports whether the window it closes was busy
-// enough, and paced, for the helper to rest.
+// worked records a chunk served from start to end; paced is the hub's count
+// of paced Publish calls at its end. It reports whether the window the chunk
+// closes was busy enough, and saw pacing, for the helper to rest.
 func (d *dutyCycle) worked(start, end time.Time, paced uint64) (rest bool) {
 	if d.start.IsZero() {
 		d.start, d.pacedBefore = start, paced
