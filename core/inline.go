@@ -142,8 +142,7 @@ func (s *Subscriber) serveInline() bool {
 	if !s.inlineLocked() {
 		return false
 	}
-	s.waiting.Store(true) // parked again; then look once more, as the goroutine does
-	return !(s.pending() && s.waiting.CompareAndSwap(true, false))
+	return s.park() // as the goroutine does
 }
 
 func (s *Subscriber) inlineLocked() bool {

@@ -182,10 +182,8 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			}
 			continue
 		}
-		// Park. Publishers wake only parked streams, so announce it, then
-		// look once more for what was published meanwhile.
-		s.waiting.Store(true)
-		if s.pending() && s.waiting.CompareAndSwap(true, false) {
+		// Park: publishers wake only parked streams.
+		if !s.park() {
 			continue
 		}
 		if cs != nil {

@@ -183,6 +183,15 @@ func (s *Subscriber) claim() bool {
 	return s.waiting.Load() && s.waiting.CompareAndSwap(true, false)
 }
 
+// park announces the stream as waiting, so publishers claim it, then looks
+// once more for what was published meanwhile. It reports false when there is
+// something and it took the stream back itself; a publisher that claimed it
+// first serves or wakes it.
+func (s *Subscriber) park() bool {
+	s.waiting.Store(true)
+	return !(s.pending() && s.waiting.CompareAndSwap(true, false))
+}
+
 func (s *Subscriber) wakeNow() {
 	select {
 	case s.wake <- struct{}{}:
