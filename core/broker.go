@@ -18,9 +18,10 @@ type Broker interface {
 	// subscribers), from one goroutine at a time, in the broker's order.
 	// deliver does not block on clients.
 	Start(deliver func(Message)) error
-	// Publish hands m to every hub sharing the broker. The broker assigns m.ID.
+	// Publish hands m to every hub sharing the broker and returns the id
+	// clients see: m.ID, or if that is empty, the one the broker assigned.
 	// An error means the event may not have been published.
-	Publish(ctx context.Context, m Message) error
+	Publish(ctx context.Context, m Message) (id string, err error)
 	// Subscribe asks for the messages of topic. Before it returns, the broker
 	// delivers the topic's messages it still holds (at most historyHint, in
 	// Seq order), then keeps delivering new ones, with no gap and no duplicate

@@ -38,12 +38,12 @@ func (b *memBus) broker() *memBroker {
 
 func (m *memBroker) Start(deliver func(core.Message)) error { m.deliver = deliver; return nil }
 
-func (m *memBroker) Publish(_ context.Context, msg core.Message) error {
+func (m *memBroker) Publish(_ context.Context, msg core.Message) (string, error) {
 	b := m.bus
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.failed {
-		return errors.New("engine down")
+		return "", errors.New("engine down")
 	}
 	b.seq++
 	msg.Seq = uint64(b.seq)
@@ -76,7 +76,7 @@ func (m *memBroker) Publish(_ context.Context, msg core.Message) error {
 			c.deliver(m)
 		}
 	}
-	return nil
+	return msg.ID, nil
 }
 
 func (m *memBroker) Subscribe(_ context.Context, topic string, hint int) error {
@@ -111,9 +111,10 @@ func TestHub_BrokerSharesEventsAndIDs(t *testing.T) {
 	a := connect(t, h1, core.Subscription{Topics: []string{"t"}})
 	b := connect(t, h2, core.Subscription{Topics: []string{"t"}})
 
-	assert.NoError(t, h1.Publish(core.Event{Data: "from 1"}, "t"))
-	assert.NoError(t, h2.Publish(core.Event{Data: "from 2"}, "t"))
-	assert.NoError(t, h2.PublishAll(core.Event{Data: "to all"}))
+	publish(t, h1, core.Event{Data: "from 1"}, "t")
+	publish(t, h2, core.Event{Data: "from 2"}, "t")
+	_, err := h2.PublishAll(core.Event{Data: "to all"})
+	assert.NoError(t, err)
 	ea, eb := a.nextN(3), b.nextN(3)
 	assert.Equal(t, "same events", ea, []string{"from 1", "from 2", "to all"})
 	assert.Equal(t, "same order", eb, ea)
@@ -129,15 +130,15 @@ func TestHub_BrokerResumeOnAnotherHub(t *testing.T) {
 	h2 := newHub(t, core.WithBroker(bus.broker()))
 	a := connect(t, h1, core.Subscription{Topics: []string{"t"}})
 	for i := range 3 {
-		assert.NoError(t, h1.Publish(core.Event{Data: strconv.Itoa(i)}, "t"))
+		publish(t, h1, core.Event{Data: strconv.Itoa(i)}, "t")
 	}
 	a.nextN(2)
 	last := a.dec.LastEventID()
 	a.close()
-	assert.NoError(t, h1.Publish(core.Event{Data: "3"}, "t"))
+	publish(t, h1, core.Event{Data: "3"}, "t")
 
 	b := connect(t, h2, core.Subscription{Topics: []string{"t"}, LastEventID: last})
-	assert.NoError(t, h2.Publish(core.Event{Data: "4"}, "t"))
+	publish(t, h2, core.Event{Data: "4"}, "t")
 	assert.Equal(t, "exactly the missed events, then live", b.nextN(3), []string{"2", "3", "4"})
 	assert.Equal(t, "hit", h2.Stats().ReplayHits, uint64(1))
 }
@@ -148,7 +149,7 @@ func TestHub_BrokerPublishErrorIsReturned(t *testing.T) {
 	bus.mu.Lock()
 	bus.failed = true
 	bus.mu.Unlock()
-	err := h.Publish(core.Event{Data: "x"}, "t")
+	_, err := h.Publish(core.Event{Data: "x"}, "t")
 	assert.True(t, "error: "+err.Error(), err != nil && err.Error() == "ssehub: publish through broker: engine down")
 	assert.Equal(t, "counted", h.Stats().BrokerErrors, uint64(1))
 }
@@ -161,18 +162,18 @@ func TestHub_BrokerMultiTopicResumeOnAnotherHub(t *testing.T) {
 	h2 := newHub(t, core.WithBroker(bus.broker()))
 	h2Other := connect(t, h2, core.Subscription{Topics: []string{"c"}}) // c is live on h2 already
 	a := connect(t, h1, core.Subscription{Topics: []string{"a", "c"}})
-	assert.NoError(t, h1.Publish(core.Event{Data: "1"}, "a"))
-	assert.NoError(t, h1.Publish(core.Event{Data: "2"}, "c"))
+	publish(t, h1, core.Event{Data: "1"}, "a")
+	publish(t, h1, core.Event{Data: "2"}, "c")
 	assert.Equal(t, "first two", a.nextN(2), []string{"1", "2"})
 	last := a.dec.LastEventID()
 	a.close()
-	assert.NoError(t, h1.Publish(core.Event{Data: "3"}, "a"))
-	assert.NoError(t, h1.Publish(core.Event{Data: "4"}, "c"))
-	assert.NoError(t, h1.Publish(core.Event{Data: "5"}, "a", "c"))
+	publish(t, h1, core.Event{Data: "3"}, "a")
+	publish(t, h1, core.Event{Data: "4"}, "c")
+	publish(t, h1, core.Event{Data: "5"}, "a", "c")
 	assert.Equal(t, "the other hub's own client", h2Other.nextN(3), []string{"2", "4", "5"})
 
 	b := connect(t, h2, core.Subscription{Topics: []string{"a", "c"}, LastEventID: last})
-	assert.NoError(t, h2.Publish(core.Event{Data: "6"}, "c"))
+	publish(t, h2, core.Event{Data: "6"}, "c")
 	assert.Equal(t, "exactly the missed events in order, then live", b.nextN(4), []string{"3", "4", "5", "6"})
 	assert.Equal(t, "hit", h2.Stats().ReplayHits, uint64(1))
 }

@@ -30,7 +30,7 @@
 //	hub := core.NewHub(core.WithHeartbeat(15 * time.Second))
 //	defer hub.Close()
 //	// an adapter calls hub.Serve for each stream; the app publishes:
-//	err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
+//	_, err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
 //
 // # Ids and replay
 //

@@ -12,7 +12,8 @@ var (
 	ErrInvalidID = errors.New("ssehub: invalid event id")
 	// ErrInvalidType reports an event type that contains CR or LF, which would break the frame.
 	ErrInvalidType = errors.New("ssehub: invalid event type")
-	// ErrInvalidRetry reports a negative retry duration.
+	// ErrInvalidRetry reports a retry duration that is negative or not a whole
+	// number of milliseconds (the "retry:" field counts milliseconds).
 	ErrInvalidRetry = errors.New("ssehub: invalid retry")
 
 	// ErrTooManySubscribers is returned by Serve when the hub is at WithMaxSubscribers.
@@ -31,6 +32,10 @@ var (
 	// ErrLagged ends a stream that fell further behind than its topic's history
 	// (or its direct queue): the client reconnects and resumes with Last-Event-ID.
 	ErrLagged = errors.New("ssehub: subscriber lagged behind")
+
+	// ErrHook ends a stream whose hook (WithSnapshot, WithOnConnect) failed
+	// or panicked; Serve returns it wrapped.
+	ErrHook = errors.New("ssehub: hook failed")
 )
 
 // ErrInvalidData reports event data that is not valid UTF-8.

@@ -104,7 +104,7 @@ func FuzzLastEventID(f *testing.F) {
 		if i%3 == 0 {
 			e.ID = "app-" + strconv.Itoa(i)
 		}
-		if err := h.Publish(e, "t"); err != nil {
+		if _, err := h.Publish(e, "t"); err != nil {
 			f.Fatal(err)
 		}
 		if e.ID != "" {

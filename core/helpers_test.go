@@ -3,6 +3,7 @@ package core_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/internal/assert"
 	"go.uber.org/goleak"
 )
 
@@ -87,7 +89,7 @@ func serveOver(t testing.TB, h *core.Hub, sub core.Subscription, server, conn ne
 	t.Cleanup(c.close)
 	waitFor(t, "subscription", func() bool {
 		st := h.Stats()
-		return st.Connects+st.Rejected > before || closed(h)
+		return st.Connects+st.Rejected > before || len(c.served) > 0 // refused: Serve returned
 	})
 	return c
 }
@@ -166,11 +168,21 @@ func newHub(t testing.TB, opts ...core.Option) *core.Hub {
 	return h
 }
 
+// closed reports whether h has begun to shut down: publishing to a topic no
+// test reads fails.
 func closed(h *core.Hub) bool {
-	select {
-	case <-h.Done():
-		return true
-	default:
-		return false
-	}
+	_, err := h.Publish(core.Event{}, "closed?")
+	return errors.Is(err, core.ErrClosed)
 }
+
+// publish publishes e on h and fails the test now if that fails. It returns
+// the event's id.
+func publish(t testing.TB, h *core.Hub, e core.Event, topics ...string) string {
+	t.Helper()
+	id, err := h.Publish(e, topics...)
+	assert.NoError(t, err)
+	return id
+}
+
+// errOf is the error of a Publish, whose id a test does not need.
+func errOf(_ string, err error) error { return err }

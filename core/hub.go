@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,11 +40,11 @@ type Hub struct {
 	perClient map[string]int
 	closed    bool
 
-	committed atomic.Uint64       // every frame with a seq up to this is in its rings
-	inline    chan *[]*Subscriber // claimed streams for the inline writers (inline.go)
-	done      chan struct{}       // closed by Shutdown
-	finished  chan struct{}       // closed when Shutdown has ended every stream
-	streams   sync.WaitGroup
+	committed atomic.Uint64  // every frame with a seq up to this is in its rings
+	done      chan struct{}  // closed by Shutdown
+	finished  chan struct{}  // closed when Shutdown has ended every stream
+	streams   sync.WaitGroup // subscribers, from Subscribe until Serve (or Close) ends
+	owned     sync.WaitGroup // goroutines of taken-over streams (serveOwned)
 	maint     sync.WaitGroup
 
 	stats counters
@@ -62,8 +61,8 @@ type topic struct {
 	brokerErr   error
 }
 
-// NewHub returns a running hub. Options are checked here: a value that can
-// only be a mistake panics with a message saying which.
+// NewHub returns a running hub configured by opts. With a broker
+// (WithBroker) it starts it, and panics if that fails.
 func NewHub(opts ...Option) *Hub {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -89,7 +88,6 @@ func NewHub(opts ...Option) *Hub {
 	}
 	h.maint.Add(1)
 	go h.maintain()
-	h.startInlineWriters(runtime.GOMAXPROCS(0))
 	return h
 }
 
@@ -119,41 +117,42 @@ func ValidateTopic(name string) error {
 	return nil
 }
 
-// Publish sends e to every subscriber of the given topics, once each, and keeps
-// it in each topic's history. If e.ID is empty the hub assigns an id. It
-// returns ErrNoTopics, ErrClosed, an error from ValidateTopic or Event.Validate
-// (nothing is sent), or a broker's error. It never blocks on a client; when
-// more than a sixteenth of a topic's streams are far behind, it waits for them,
-// at most the time WithBackpressure gives.
-func (h *Hub) Publish(e Event, topics ...string) error {
+// Publish sends e to every subscriber of the given topics, once each, keeps
+// it in each topic's history, and returns the id clients see: e.ID, or if
+// that is empty, the one the hub (or its broker) assigned. It returns
+// ErrNoTopics, ErrClosed, an error from ValidateTopic or Event.Validate
+// (nothing is sent), or a broker's error. It never blocks on a client (unless
+// WithBackpressure is set).
+func (h *Hub) Publish(e Event, topics ...string) (id string, err error) {
 	return h.PublishContext(context.Background(), e, topics...)
 }
 
-// PublishAll sends e to every subscriber of the hub, whatever its topics.
-func (h *Hub) PublishAll(e Event) error {
+// PublishAll sends e to every subscriber of the hub, whatever its topics, and
+// returns its id, as Publish does.
+func (h *Hub) PublishAll(e Event) (id string, err error) {
 	return h.publish(context.Background(), e, nil)
 }
 
 // PublishContext is Publish with a context that bounds the broker's work, or,
 // without a broker, the backpressure wait (WithBackpressure).
-func (h *Hub) PublishContext(ctx context.Context, e Event, topics ...string) error {
+func (h *Hub) PublishContext(ctx context.Context, e Event, topics ...string) (id string, err error) {
 	if len(topics) == 0 {
-		return ErrNoTopics
+		return "", ErrNoTopics
 	}
 	for _, t := range topics {
 		if err := ValidateTopic(t); err != nil {
-			return err
+			return "", err
 		}
 	}
 	return h.publish(ctx, e, topics)
 }
 
-func (h *Hub) publish(ctx context.Context, e Event, topics []string) error {
+func (h *Hub) publish(ctx context.Context, e Event, topics []string) (string, error) {
 	if err := e.Validate(); err != nil {
-		return err
+		return "", err
 	}
 	if h.isClosed() {
-		return ErrClosed
+		return "", ErrClosed
 	}
 	h.stats.published.Add(1)
 	if b := h.opt.broker; b != nil {
@@ -163,19 +162,20 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) error {
 		e.ID = ""
 		// The broker keeps its own copy of topics, so the caller's variadic
 		// slice stays on its stack.
-		if err := b.Publish(ctx, Message{ID: id, Topics: slices.Clone(topics), Event: e}); err != nil {
+		id, err := b.Publish(ctx, Message{ID: id, Topics: slices.Clone(topics), Event: e})
+		if err != nil {
 			h.stats.brokerErrors.Add(1)
-			return fmt.Errorf("ssehub: publish through broker: %w", err)
+			return "", fmt.Errorf("ssehub: publish through broker: %w", err)
 		}
-		return nil
+		return id, nil
 	}
 	var stack [4]*topic
-	woken, ok := h.append(e, topics, e.ID == "", true, 0, nil, stack[:0])
-	if !ok && h.isClosed() {
-		return ErrClosed
+	f, woken := h.append(e, topics, e.ID == "", true, 0, nil, stack[:0])
+	if f == nil {
+		return "", ErrClosed // append takes every event while the hub is open
 	}
 	h.pace(ctx, woken)
-	return nil
+	return f.wireID(), nil
 }
 
 // idRoom is the space left before an encoded frame for "id: <epoch>-<seq>\n".
@@ -185,10 +185,10 @@ const idRoom = 4 + 8 + 1 + 20 + 1
 // subscriber), counts it in taken (when not nil), then wakes their streams:
 // so a client never sees an event before the counter does. With assignID it
 // writes a hub id. A broker's seq, when not zero, orders the event instead of
-// the hub's next number. It returns woken with the topics it appended to added
-// (publishers pace on them), and false if the hub is closed, or if no ring
-// took it.
-func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64, taken *atomic.Uint64, woken []*topic) ([]*topic, bool) {
+// the hub's next number. It returns the frame, nil if the hub is closed or no
+// ring took it, and woken with the topics it appended to added (publishers
+// pace on them).
+func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64, taken *atomic.Uint64, woken []*topic) (*frame, []*topic) {
 	var buf []byte
 	if assignID {
 		buf = appendValidEvent(make([]byte, idRoom, idRoom+len(e.Data)+len(e.Type)+32), e)
@@ -203,7 +203,7 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return woken, false
+		return nil, woken
 	}
 	if seq == 0 {
 		seq = h.seq + 1
@@ -238,15 +238,15 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 	h.committed.Store(h.seq)
 	h.mu.Unlock()
 	if len(woken) == 0 {
-		return woken, false
+		return nil, woken
 	}
 	if taken != nil {
 		taken.Add(1)
 	}
 	for _, t := range woken {
-		t.subs.notifyAll(h)
+		t.subs.notifyAll()
 	}
-	return woken, true
+	return f, woken
 }
 
 // newTopicLocked creates a topic. Events published to the name before now are
@@ -292,9 +292,6 @@ func (h *Hub) isClosed() bool {
 	}
 }
 
-// Done returns a channel that is closed when Shutdown begins.
-func (h *Hub) Done() <-chan struct{} { return h.done }
-
 // Shutdown stops accepting streams and events, writes the shutdown event (see
 // WithShutdownEvent) to every stream, ends them all, waits for them and for the
 // hub's goroutines, and closes the broker. If ctx ends first, it cuts the
@@ -324,6 +321,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	streamsDone := make(chan struct{})
 	go func() { // ends when the last stream does; cutOff below bounds that
 		h.streams.Wait()
+		h.owned.Wait()
 		close(streamsDone)
 	}()
 	// A subscriber whose Serve has not started yet (its adapter is about to

@@ -19,9 +19,9 @@ func TestHub_PublishDelivers(t *testing.T) {
 	h := newHub(t)
 	a := connect(t, h, core.Subscription{Topics: []string{"news"}})
 	b := connect(t, h, core.Subscription{Topics: []string{"news", "other"}})
-	assert.NoError(t, h.Publish(core.Event{Type: "item", Data: "one\ntwo"}, "news"))
-	assert.NoError(t, h.Publish(core.Event{Data: "elsewhere"}, "nobody"))
-	assert.NoError(t, h.Publish(core.Event{ID: "app-1", Data: "three"}, "news"))
+	publish(t, h, core.Event{Type: "item", Data: "one\ntwo"}, "news")
+	publish(t, h, core.Event{Data: "elsewhere"}, "nobody")
+	publish(t, h, core.Event{ID: "app-1", Data: "three"}, "news")
 	for _, c := range []*client{a, b} {
 		e := c.next()
 		assert.Equal(t, "type", e.Type, "item")
@@ -36,10 +36,10 @@ func TestHub_PublishDelivers(t *testing.T) {
 func TestHub_EventOnSeveralTopicsArrivesOnce(t *testing.T) {
 	h := newHub(t)
 	c := connect(t, h, core.Subscription{Topics: []string{"a", "b", "a"}})
-	assert.NoError(t, h.Publish(core.Event{Data: "1"}, "a", "b"))
-	assert.NoError(t, h.Publish(core.Event{Data: "2"}, "b"))
-	assert.NoError(t, h.PublishAll(core.Event{Data: "3"}))
-	assert.NoError(t, h.Publish(core.Event{Data: "4"}, "a", "a"))
+	publish(t, h, core.Event{Data: "1"}, "a", "b")
+	publish(t, h, core.Event{Data: "2"}, "b")
+	assert.NoError(t, errOf(h.PublishAll(core.Event{Data: "3"})))
+	publish(t, h, core.Event{Data: "4"}, "a", "a")
 	assert.Equal(t, "in order, once each", c.nextN(4), []string{"1", "2", "3", "4"})
 }
 
@@ -47,19 +47,19 @@ func TestHub_PublishAllReachesEveryTopic(t *testing.T) {
 	h := newHub(t)
 	a := connect(t, h, core.Subscription{Topics: []string{"a"}})
 	b := connect(t, h, core.Subscription{Topics: []string{"b"}})
-	assert.NoError(t, h.PublishAll(core.Event{Data: "hi"}))
+	assert.NoError(t, errOf(h.PublishAll(core.Event{Data: "hi"})))
 	assert.Equal(t, "a", a.next().Data, "hi")
 	assert.Equal(t, "b", b.next().Data, "hi")
 }
 
 func TestHub_PublishErrors(t *testing.T) {
 	h := newHub(t)
-	assert.ErrorIs(t, h.Publish(core.Event{}), core.ErrNoTopics)
-	assert.ErrorIs(t, h.Publish(core.Event{}, ""), core.ErrInvalidTopic)
-	assert.ErrorIs(t, h.Publish(core.Event{}, "a\nb"), core.ErrInvalidTopic)
-	assert.ErrorIs(t, h.Publish(core.Event{ID: "x\ny"}, "t"), core.ErrInvalidID)
-	assert.ErrorIs(t, h.Publish(core.Event{Type: "x\r"}, "t"), core.ErrInvalidType)
-	assert.ErrorIs(t, h.PublishAll(core.Event{Data: "\xff"}), core.ErrInvalidData)
+	assert.ErrorIs(t, errOf(h.Publish(core.Event{})), core.ErrNoTopics)
+	assert.ErrorIs(t, errOf(h.Publish(core.Event{}, "")), core.ErrInvalidTopic)
+	assert.ErrorIs(t, errOf(h.Publish(core.Event{}, "a\nb")), core.ErrInvalidTopic)
+	assert.ErrorIs(t, errOf(h.Publish(core.Event{ID: "x\ny"}, "t")), core.ErrInvalidID)
+	assert.ErrorIs(t, errOf(h.Publish(core.Event{Type: "x\r"}, "t")), core.ErrInvalidType)
+	assert.ErrorIs(t, errOf(h.PublishAll(core.Event{Data: "\xff"})), core.ErrInvalidData)
 	assert.Equal(t, "nothing published", h.Stats().Published, uint64(0))
 }
 
@@ -99,7 +99,7 @@ func TestHub_NoHeartbeatWhileBusy(t *testing.T) {
 	c := connect(t, h, core.Subscription{Topics: []string{"a"}})
 	deadline := time.Now().Add(time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
-		assert.NoError(t, h.Publish(core.Event{Data: strconv.Itoa(i)}, "a"))
+		publish(t, h, core.Event{Data: strconv.Itoa(i)}, "a")
 		assert.Equal(t, "event", c.next().Data, strconv.Itoa(i))
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -110,16 +110,16 @@ func TestHub_ReplayAfterReconnect(t *testing.T) {
 	h := newHub(t)
 	c := connect(t, h, core.Subscription{Topics: []string{"a"}})
 	for i := range 3 {
-		assert.NoError(t, h.Publish(core.Event{Data: strconv.Itoa(i)}, "a"))
+		publish(t, h, core.Event{Data: strconv.Itoa(i)}, "a")
 	}
 	assert.Equal(t, "first", c.nextN(3), []string{"0", "1", "2"})
 	last := c.dec.LastEventID()
 	c.close()
 	for i := 3; i < 6; i++ {
-		assert.NoError(t, h.Publish(core.Event{Data: strconv.Itoa(i)}, "a"))
+		publish(t, h, core.Event{Data: strconv.Itoa(i)}, "a")
 	}
 	c = connect(t, h, core.Subscription{Topics: []string{"a"}, LastEventID: " " + last + " "})
-	assert.NoError(t, h.Publish(core.Event{Data: "6"}, "a"))
+	publish(t, h, core.Event{Data: "6"}, "a")
 	assert.Equal(t, "missed then live", c.nextN(4), []string{"3", "4", "5", "6"})
 	assert.Equal(t, "hits", h.Stats().ReplayHits, uint64(1))
 }
@@ -133,10 +133,10 @@ func TestHub_ReplayMisses(t *testing.T) {
 		mu.Unlock()
 	}))
 	c := connect(t, h, core.Subscription{Topics: []string{"a"}})
-	assert.NoError(t, h.Publish(core.Event{Data: "0"}, "a"))
+	publish(t, h, core.Event{Data: "0"}, "a")
 	first := c.next().ID
 	for i := 1; i < 10; i++ { // one at a time: the history is also the lag bound
-		assert.NoError(t, h.Publish(core.Event{Data: strconv.Itoa(i)}, "a"))
+		publish(t, h, core.Event{Data: strconv.Itoa(i)}, "a")
 		c.next()
 	}
 	recent := c.dec.LastEventID()
@@ -156,7 +156,7 @@ func TestHub_ReplayMisses(t *testing.T) {
 	}
 	for _, id := range ids {
 		c := connect(t, h, core.Subscription{Topics: []string{"a"}, LastEventID: id})
-		assert.NoError(t, h.Publish(core.Event{Data: "live"}, "a"))
+		publish(t, h, core.Event{Data: "live"}, "a")
 		assert.Equal(t, "starts live for "+id[:min(len(id), 20)], c.next().Data, "live")
 		c.close()
 	}
@@ -217,13 +217,13 @@ func TestHub_SnapshotBeforeLiveAndAfterReplay(t *testing.T) {
 	c := connect(t, h, core.Subscription{Topics: []string{"a"}})
 	assert.Equal(t, "snapshot first", c.next(), core.Event{Type: "state", Data: "0"})
 	state.Store(1)
-	assert.NoError(t, h.Publish(core.Event{Data: "1"}, "a"))
+	publish(t, h, core.Event{Data: "1"}, "a")
 	assert.Equal(t, "live", c.next().Data, "1")
 	last := c.dec.LastEventID()
 	c.close()
 
 	state.Store(2)
-	assert.NoError(t, h.Publish(core.Event{Data: "2"}, "a"))
+	publish(t, h, core.Event{Data: "2"}, "a")
 	c = connect(t, h, core.Subscription{Topics: []string{"a"}, LastEventID: last})
 	assert.Equal(t, "replayed", c.next().Data, "2")
 	assert.Equal(t, "then the snapshot", c.next(), core.Event{ID: c.dec.LastEventID(), Type: "state", Data: "2"})
@@ -277,9 +277,9 @@ func TestHub_SendToOne(t *testing.T) {
 		sa, sb = sb, sa
 	}
 	_ = sb
-	assert.NoError(t, h.Publish(core.Event{Data: "all 1"}, "t"))
+	publish(t, h, core.Event{Data: "all 1"}, "t")
 	assert.NoError(t, sa.Send(core.Event{Type: "private", Data: "for alice"}))
-	assert.NoError(t, h.Publish(core.Event{Data: "all 2"}, "t"))
+	publish(t, h, core.Event{Data: "all 2"}, "t")
 	assert.Equal(t, "alice", a.nextN(3), []string{"all 1", "for alice", "all 2"})
 	assert.Equal(t, "bob", b.nextN(2), []string{"all 1", "all 2"})
 	assert.ErrorIs(t, sa.Send(core.Event{ID: "\n"}), core.ErrInvalidID)
@@ -311,7 +311,7 @@ func TestHub_HookPanicsEndOnlyThatStream(t *testing.T) {
 		err := c.wait()
 		assert.True(t, meta+" ends with an error: "+fmt.Sprint(err), err != nil)
 	}
-	assert.NoError(t, h.Publish(core.Event{Data: "still here"}, "a"))
+	publish(t, h, core.Event{Data: "still here"}, "a")
 	assert.Equal(t, "other stream unaffected", good.next().Data, "still here")
 	st := h.Stats()
 	assert.Equal(t, "errors", st.Disconnects[core.DisconnectError], uint64(4))

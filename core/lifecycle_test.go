@@ -64,7 +64,7 @@ func TestHub_StuckClientDelaysNoOne(t *testing.T) {
 	var slowestPublish time.Duration
 	for range events {
 		start := time.Now()
-		assert.NoError(t, h.Publish(core.Event{Data: strconv.FormatInt(start.UnixNano(), 10) + " " + pad}, "t"))
+		publish(t, h, core.Event{Data: strconv.FormatInt(start.UnixNano(), 10) + " " + pad}, "t")
 		slowestPublish = max(slowestPublish, time.Since(start))
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -90,7 +90,7 @@ func TestHub_LaggingClientIsDropped(t *testing.T) {
 	served, conn := stuckClient(t, h, "t")
 	pad := strings.Repeat("x", 1024)
 	for i := range 200 {
-		assert.NoError(t, h.Publish(core.Event{Data: strconv.Itoa(i) + pad}, "t"))
+		publish(t, h, core.Event{Data: strconv.Itoa(i) + pad}, "t")
 	}
 	// Now read: the server's write completes, and its next slot is long gone.
 	dec := core.NewDecoder(conn)
@@ -104,7 +104,7 @@ func TestHub_LaggingClientIsDropped(t *testing.T) {
 	assert.True(t, fmt.Sprintf("got %d of 200 events before the cut", n), n < 200)
 	assert.ErrorIs(t, <-served, core.ErrLagged)
 	st := h.Stats()
-	assert.Equal(t, "lagged", st.Lagged, uint64(1))
+	assert.Equal(t, "lagged", st.Disconnects[core.DisconnectLagged], uint64(1))
 	assert.Equal(t, "subscribers", st.Subscribers, 0)
 }
 
@@ -129,8 +129,8 @@ func TestHub_Shutdown(t *testing.T) {
 	assert.NoError(t, h.Shutdown(context.Background()))
 	assert.NoError(t, h.Close())
 
-	assert.ErrorIs(t, h.Publish(core.Event{}, "a"), core.ErrClosed)
-	assert.ErrorIs(t, h.PublishAll(core.Event{}), core.ErrClosed)
+	assert.ErrorIs(t, errOf(h.Publish(core.Event{}, "a")), core.ErrClosed)
+	assert.ErrorIs(t, errOf(h.PublishAll(core.Event{})), core.ErrClosed)
 	server, _ := tcpPair(t)
 	assert.ErrorIs(t, h.Serve(context.Background(), connStream{bufio.NewWriter(server), server}, core.Subscription{Topics: []string{"a"}}), core.ErrClosed)
 	st := h.Stats()
@@ -143,7 +143,7 @@ func TestHub_ShutdownCutsOffStuckClients(t *testing.T) {
 	served, _ := stuckClient(t, h, "t")
 	pad := strings.Repeat("x", 4096)
 	for range 200 { // far more than the socket buffers hold
-		assert.NoError(t, h.Publish(core.Event{Data: pad}, "t"))
+		publish(t, h, core.Event{Data: pad}, "t")
 	}
 	time.Sleep(100 * time.Millisecond) // for the stream to fill the buffers and block
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -170,7 +170,7 @@ func TestHub_ShutdownDuringHeavyPublishing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 100000; i++ {
-				if err := h.Publish(core.Event{Data: "x"}, "t"); err != nil {
+				if _, err := h.Publish(core.Event{Data: "x"}, "t"); err != nil {
 					assert.ErrorIs(t, err, core.ErrClosed)
 					return
 				}
@@ -219,14 +219,14 @@ func TestHub_ConcurrentPublishersAndSubscribers(t *testing.T) {
 				mu.Lock()
 				sentTo[data] = ts
 				mu.Unlock()
-				if err := h.Publish(core.Event{Data: data}, ts...); err != nil {
+				if _, err := h.Publish(core.Event{Data: data}, ts...); err != nil {
 					t.Error(err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	assert.NoError(t, h.PublishAll(core.Event{Type: "end"}))
+	assert.NoError(t, errOf(h.PublishAll(core.Event{Type: "end"})))
 
 	for _, s := range subs {
 		want := 0

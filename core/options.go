@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// An Option configures a Hub. Options are applied by NewHub, which panics on a
-// value that can only be a mistake (a negative duration or count).
+// An Option configures a Hub. An option given a value that can only be a
+// mistake (a negative duration or count) panics when it is made, with a
+// message that names it.
 type Option func(*options)
 
 type options struct {
@@ -20,7 +21,6 @@ type options struct {
 	maxSubscribers   int
 	maxPerClient     int
 	maxTopics        int
-	directQueue      int
 	snapshot         func(*Subscriber) ([]Event, error)
 	onConnect        func(*Subscriber)
 	onDisconnect     func(*Subscriber, DisconnectReason)
@@ -35,18 +35,15 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		historySize:      4096,
-		historyAge:       5 * time.Minute,
-		historyBytes:     8 << 20,
-		heartbeat:        15 * time.Second,
-		writeTimeout:     10 * time.Second,
-		maxTopics:        32,
-		directQueue:      256,
-		logger:           slog.New(slog.DiscardHandler),
-		brokerTimeout:    5 * time.Second,
-		takeover:         true,
-		backpressureLag:  32,
-		backpressureWait: 100 * time.Millisecond,
+		historySize:   4096,
+		historyAge:    5 * time.Minute,
+		historyBytes:  8 << 20,
+		heartbeat:     15 * time.Second,
+		writeTimeout:  10 * time.Second,
+		maxTopics:     32,
+		logger:        slog.New(slog.DiscardHandler),
+		brokerTimeout: 5 * time.Second,
+		takeover:      true,
 	}
 }
 
@@ -101,23 +98,22 @@ func WithWriteTimeout(d time.Duration) Option {
 	return func(o *options) { o.writeTimeout = d }
 }
 
-// WithBackpressure sets how Publish paces a publisher that outruns its
+// WithBackpressure makes Publish pace a publisher that outruns its
 // subscribers. When more than a sixteenth of a topic's streams (and more than
 // two) have not yet written the event lag places before the newest, Publish
 // waits for them to catch up: at most maxWait per call, and never past its
-// context or Shutdown. A burst then moves at the speed the streams take it,
-// instead of queueing in every client's socket buffers, where each event waits
-// behind all the ones before it (hundreds of milliseconds, for a burst of
-// thousands of events to a thousand clients). The event itself is queued
-// before Publish waits. A few slow or stuck streams never hold Publish: they
-// are cut off by the write timeout, or fall out of the history.
-// Stats.Paced counts the Publish calls that waited. While Publish is being
-// paced, one of the hub's inline writers rests now and then, leaving a CPU to
-// the rest of the process.
-// Events that arrive through a broker are not paced, and a hub with a broker
-// paces nothing: its Publish returns when the broker has taken the event.
-// lag 0 turns pacing off: Publish then never waits for subscribers.
-// Default: lag 32, maxWait 100ms.
+// context or Shutdown. The event itself is queued before Publish waits.
+//
+// The trade: a burst then moves at the speed the streams take it, instead of
+// queueing in every client's socket buffers, where each event waits behind
+// all the ones before it; but Publish may block for up to maxWait, and the
+// burst as a whole takes longer. Turn it on when the freshness of each event
+// in a burst matters more than the publisher's pace (prices, say); a few slow
+// or stuck streams never hold Publish, since they are cut off by the write
+// timeout or fall out of the history. Stats.Paced counts the calls that
+// waited. Events that arrive through a broker are not paced, and a hub with a
+// broker paces nothing.
+// Default: off (lag 0): Publish never waits for subscribers.
 func WithBackpressure(lag int, maxWait time.Duration) Option {
 	mustNonNegative("WithBackpressure lag", lag)
 	if lag > 0 {
@@ -189,7 +185,8 @@ func WithOnDisconnect(fn func(*Subscriber, DisconnectReason)) Option {
 }
 
 // WithShutdownEvent sets an event written to every stream when the hub shuts
-// down, before the stream ends. It must be valid (NewHub panics otherwise).
+// down, before the stream ends. It must be valid: WithShutdownEvent panics
+// otherwise.
 func WithShutdownEvent(e Event) Option {
 	if err := e.Validate(); err != nil {
 		panic("ssehub/core: WithShutdownEvent: " + err.Error())
@@ -216,11 +213,30 @@ func WithBroker(b Broker) Option {
 	return func(o *options) { o.broker = b }
 }
 
-// WithBrokerTimeout bounds each call to the broker made without a context
-// of the caller's: Publish (PublishContext takes yours) and the Subscribe
-// that fills a topic's history when its first stream arrives.
+// WithBrokerTimeout bounds each call to the broker: a Publish (a
+// PublishContext ends sooner if its context does) and the Subscribe that
+// fills a topic's history when its first stream arrives.
 // Default: 5s.
 func WithBrokerTimeout(d time.Duration) Option {
 	mustPositive("WithBrokerTimeout", d)
 	return func(o *options) { o.brokerTimeout = d }
+}
+
+// WithTakeover lets adapters take over HTTP/1.1 connections once the
+// response headers are decided: the framework's goroutine, buffers and
+// request state are released, and the stream is written by a goroutine of
+// the hub's straight to the socket, with a buffer only while it writes. An
+// idle stream then costs a few KiB instead of tens (see the README's
+// Performance section). HTTP/2 streams are always served the usual way.
+//
+// The trade-offs: middleware that acts after the handler returns no longer
+// sees the response (adapters do not take over when a compressor has set
+// Content-Encoding, so compressed streams keep working); the connection is
+// closed when the stream ends, not kept for another request; and a client
+// that leaves is noticed by the hub's check of its socket, once a second, or
+// by a failed write, instead of at once through the request's context. Turn
+// it off to keep every stream inside the framework.
+// Default: true.
+func WithTakeover(on bool) Option {
+	return func(o *options) { o.takeover = on }
 }

@@ -1,6 +1,9 @@
 package core
 
-import "sync/atomic"
+import (
+	"bytes"
+	"sync/atomic"
+)
 
 // A frame is one encoded event, shared by every stream that writes it.
 type frame struct {
@@ -10,6 +13,16 @@ type frame struct {
 	at    int64  // when it was appended, unix nanoseconds (history age)
 	own   bool   // sent to one subscriber (Subscriber.Send): never replay's or a snapshot's
 	first entry  // the entry of the first ring it is appended to: one allocation less
+}
+
+// wireID is the id clients see for f: the app's, or the hub's, which the
+// frame's first line carries ("id: <epoch>-<seq>").
+func (f *frame) wireID() string {
+	if f.id != "" {
+		return f.id
+	}
+	line, _, _ := bytes.Cut(f.data, []byte("\n"))
+	return string(line[len("id: "):])
 }
 
 // An entry places a frame at an index of one ring: a frame published to

@@ -45,9 +45,11 @@ func (h *Hub) Serve(ctx context.Context, w Stream, sub Subscription) error {
 // (Last-Event-ID), then the snapshot (WithSnapshot), then live events, with
 // heartbeats whenever it is idle.
 //
-// Serve returns nil when the client left or ctx ended; ErrClosed when the hub
-// shut down or the subscriber was already served or closed; ErrLagged when the
-// stream fell behind its history; otherwise the write or hook error, wrapped.
+// Serve returns nil when the client left (a write failed, or its socket was
+// found closed) or ctx ended; ErrClosed when the hub shut down or the
+// subscriber was already served or closed; ErrLagged when the stream fell
+// behind its history; an error wrapping os.ErrDeadlineExceeded when a write
+// timed out (WithWriteTimeout); and one wrapping ErrHook when a hook failed.
 func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
 	if !s.state.CompareAndSwap(stateSubscribed, stateServing) {
 		return fmt.Errorf("%w: subscriber already served or closed", ErrClosed)
@@ -55,16 +57,12 @@ func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
 	h := s.hub
 	s.stream.Store(&streamRef{w})
 	if nc, ok := w.(netConner); ok {
-		_, owned := w.(*ConnStream)
+		_, owned := w.(connOwner)
 		h.mu.Lock() // the liveness check reads conn under the lock
 		s.conn, s.ownsConn = nc.NetConn(), owned
 		h.mu.Unlock()
 	}
 	reason, err := s.run(ctx, w)
-	if s.cs.Load() != nil { // run returns holding serveMu: no inline writer may start now
-		s.cs.Store(nil)
-		s.serveMu.Unlock()
-	}
 	s.stream.Store(nil)
 	defer h.streams.Done() // last: Shutdown waits for the hook too
 	h.finish(s, reason)
@@ -86,17 +84,21 @@ func (h *Hub) finish(s *Subscriber, reason DisconnectReason) {
 	h.stats.disconnect(reason)
 }
 
-// errHook carries a hook's failure out of run.
-var errHook = errors.New("ssehub: hook failed")
-
+// recoverHook turns a panic in hook name into an error wrapping ErrHook.
 func (h *Hub) recoverHook(name string, err *error) {
 	if p := recover(); p != nil {
-		h.stats.hookPanics.Add(1)
-		h.opt.logger.Warn("ssehub: panic in "+name+" hook", "panic", p)
+		h.appPanicked(name+" hook", p)
 		if err != nil {
-			*err = fmt.Errorf("%w: %s panicked: %v", errHook, name, p)
+			*err = fmt.Errorf("%w: %s panicked: %v", ErrHook, name, p)
 		}
 	}
+}
+
+// appPanicked counts and logs a panic in app code; the stream or request it
+// ran for ends, nothing else.
+func (h *Hub) appPanicked(what string, p any) {
+	h.stats.hookPanics.Add(1)
+	h.opt.logger.Warn("ssehub: panic in "+what, "panic", p)
 }
 
 func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error) {
@@ -152,16 +154,6 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 	}
 
 	ctxDone := ctx.Done()
-	// On a plain socket the hub's inline writers may serve the stream while it
-	// is parked (inline.go). Whoever writes holds serveMu: the goroutine from
-	// here on, except while parked, and still when run returns.
-	cs, _ := w.(*ConnStream)
-	if cs != nil && cs.raw != nil {
-		s.serveMu.Lock()
-		s.cs.Store(cs)
-	} else {
-		cs = nil
-	}
 	for {
 		// Single-channel checks: far cheaper than a select over all three.
 		if closedChan(h.done) {
@@ -176,43 +168,25 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 		if _, err := s.drain(&b, h.committed.Load()); err != nil {
 			return classify(err)
 		}
-		if b.n > 0 || (cs != nil && cs.buffered()) {
+		if b.n > 0 {
 			if err := b.flush(); err != nil {
 				return classify(err)
 			}
 			continue
 		}
-		// Park: publishers wake only parked streams.
-		if !s.park() {
+		// Park: publishers wake only parked streams. Announce it, then look
+		// once more, so that an event published in between is not missed.
+		s.waiting.Store(true)
+		if s.pending() && s.waiting.CompareAndSwap(true, false) {
 			continue
 		}
-		if cs != nil {
-			// Parked, it is written inline, without blocking and so without
-			// a deadline: clear it, or it would pass with no one to renew it
-			// and every inline write would fall back to this goroutine.
-			if !b.deadline.IsZero() {
-				cs.SetWriteDeadline(time.Time{})
-				b.deadline = time.Time{}
-			}
-			s.serveMu.Unlock() // from here, publishers may serve it inline
-		}
-		// Shutdown, Close and the liveness check all wake the stream too, so
-		// it parks on its wake channel alone (and the request's context, when
-		// it has one): the checks at the top of the loop then say why.
-		if ctxDone == nil {
-			<-s.wake
-		} else {
-			select {
-			case <-s.wake:
-			case <-ctxDone:
-				if cs != nil {
-					s.serveMu.Lock()
-				}
-				return DisconnectClientGone, nil
-			}
-		}
-		if cs != nil {
-			s.serveMu.Lock()
+		// Shutdown, Close, heartbeats and the liveness check wake the stream
+		// too, so it waits on its wake channel alone (and the request's
+		// context, when it has one): the checks above then say why.
+		select {
+		case <-s.wake:
+		case <-ctxDone:
+			return DisconnectClientGone, nil
 		}
 		s.waiting.Store(false)
 		if s.heartbeatDue.Swap(false) && !s.pending() && s.idleFor() >= h.opt.heartbeat/2 {
@@ -245,11 +219,11 @@ func (s *Subscriber) snapshot(fn func(*Subscriber) ([]Event, error)) (events []E
 	defer s.hub.recoverHook("Snapshot", &err)
 	events, err = fn(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Snapshot: %w", errHook, err)
+		return nil, fmt.Errorf("%w: Snapshot: %w", ErrHook, err)
 	}
 	for _, e := range events {
 		if err := e.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: Snapshot: %w", errHook, err)
+			return nil, fmt.Errorf("%w: Snapshot: %w", ErrHook, err)
 		}
 	}
 	return events, nil
@@ -301,11 +275,7 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 	for i, r := range s.sources {
 		s.ends[i] = r.end.Load()
 	}
-	limit := maxBatch
-	if b.limit > 0 {
-		limit = b.limit
-	}
-	for b.n < limit {
+	for b.n < maxBatch {
 		if b.err != nil {
 			return false, b.err // the write timed out or failed: say so, not what follows
 		}
@@ -330,12 +300,8 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 		if e == nil {
 			return false, nil
 		}
-		done := s.written(e.f)
-		if !done && b.limit > 0 && b.n+len(e.f.data) > b.limit {
-			return true, nil // an inline batch must fit the stream's buffer
-		}
 		s.cursors[best]++
-		if done {
+		if s.written(e.f) {
 			continue // replaced, or already written from another of its rings
 		}
 		s.lastSeq, s.lastFrame = e.f.seq, e.f
@@ -369,7 +335,6 @@ type batch struct {
 	err      error
 	armed    bool
 	deadline time.Time // the connection's write deadline, as last set
-	limit    int       // bytes per batch when not maxBatch (inline batches)
 }
 
 func (b *batch) write(p []byte) {

@@ -16,9 +16,7 @@ type Stats struct {
 	Paced         uint64 // Publish calls that waited for subscribers to catch up (WithBackpressure)
 	FramesWritten uint64 // events written to streams, summed over streams
 	BytesWritten  uint64
-	InlineWrites  uint64 // whole writes the hub's inline writers made for parked streams
 	Heartbeats    uint64
-	Lagged        uint64 // streams dropped for falling behind (also in Disconnects)
 	ReplayHits    uint64
 	ReplayMisses  uint64
 	HookPanics    uint64
@@ -32,8 +30,7 @@ type Stats struct {
 type counters struct {
 	connects, rejected, published, frames, bytes, heartbeats atomic.Uint64
 	replayHits, replayMisses, hookPanics                     atomic.Uint64
-	brokerDelivered, brokerErrors, inlineWrites, paced       atomic.Uint64
-	writerRests                                              atomic.Uint64 // times the helper writer rested (inline.go); for tests
+	brokerDelivered, brokerErrors, paced                     atomic.Uint64
 	gone, lagged, timeout, shutdown, closed, failed          atomic.Uint64
 }
 
@@ -72,9 +69,7 @@ func (h *Hub) Stats() Stats {
 		Paced:           c.paced.Load(),
 		FramesWritten:   c.frames.Load(),
 		BytesWritten:    c.bytes.Load(),
-		InlineWrites:    c.inlineWrites.Load(),
 		Heartbeats:      c.heartbeats.Load(),
-		Lagged:          c.lagged.Load(),
 		ReplayHits:      c.replayHits.Load(),
 		ReplayMisses:    c.replayMisses.Load(),
 		HookPanics:      c.hookPanics.Load(),

@@ -49,30 +49,14 @@ func (l *subList) len() int {
 	return len(l.list)
 }
 
-// notifyAll gets the parked streams of the list going: those on a plain
-// socket go to the hub's inline writers, in chunks, the others are woken.
-func (l *subList) notifyAll(h *Hub) {
-	var chunk *[]*Subscriber
+// notifyAll wakes the list's parked streams. A busy stream costs one atomic
+// load: it looks for new events before it parks again.
+func (l *subList) notifyAll() {
 	l.mu.RLock()
 	for _, s := range l.list {
-		if !s.claim() {
-			continue
-		}
-		if s.cs.Load() == nil {
+		if s.claim() {
 			s.wakeNow()
-			continue
-		}
-		if chunk == nil {
-			chunk = inlineChunks.Get().(*[]*Subscriber)
-		}
-		*chunk = append(*chunk, s)
-		if len(*chunk) == cap(*chunk) {
-			h.queueInline(chunk)
-			chunk = nil
 		}
 	}
 	l.mu.RUnlock()
-	if chunk != nil {
-		h.queueInline(chunk)
-	}
 }

@@ -91,9 +91,7 @@ type Subscriber struct {
 	skipUpTo  uint64        // frames up to this were replaced by replay or the snapshot
 	start     uint64        // committed seq at subscribe: replay ends here
 
-	waiting      atomic.Bool                // parked: publishers must wake it
-	cs           atomic.Pointer[ConnStream] // while inline writers may serve the stream (inline.go)
-	serveMu      sync.Mutex                 // held by whoever writes the stream: its goroutine, or an inline writer
+	waiting      atomic.Bool // parked: publishers must wake it
 	wake         chan struct{}
 	heartbeatDue atomic.Bool
 	lastWrite    atomic.Int64 // unix nanoseconds
@@ -114,9 +112,6 @@ const (
 	stateServing
 	stateDone
 )
-
-// Hub returns the hub the subscriber is on.
-func (s *Subscriber) Hub() *Hub { return s.hub }
 
 // Topics returns the subscriber's topics, without duplicates. Do not modify it.
 func (s *Subscriber) Topics() []string { return s.sub.Topics }
@@ -176,20 +171,11 @@ func (s *Subscriber) Send(e Event) error {
 	return nil
 }
 
-// claim takes a parked stream for the caller to serve or wake. Publishers
-// call it for every subscriber of a topic, so it costs one atomic load when
-// the stream is busy.
+// claim takes a parked stream for the caller to wake. Publishers call it for
+// every subscriber of a topic, so it costs one atomic load when the stream is
+// busy.
 func (s *Subscriber) claim() bool {
 	return s.waiting.Load() && s.waiting.CompareAndSwap(true, false)
-}
-
-// park announces the stream as waiting, so publishers claim it, then looks
-// once more for what was published meanwhile. It reports false when there is
-// something and it took the stream back itself; a publisher that claimed it
-// first serves or wakes it.
-func (s *Subscriber) park() bool {
-	s.waiting.Store(true)
-	return !(s.pending() && s.waiting.CompareAndSwap(true, false))
 }
 
 func (s *Subscriber) wakeNow() {

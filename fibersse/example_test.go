@@ -12,7 +12,7 @@ func ExampleNew() {
 	// fetch gets JSON; EventSource gets the live stream of "prices".
 	app.Get("/prices", fibersse.New(hub, fibersse.Config{Topics: fibersse.Topics("prices")}),
 		func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"price": 42}) })
-	_ = hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
+	_, _ = hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
 
 	hub.Close() // first the streams,
 	app.Shutdown()

@@ -65,7 +65,7 @@ func TestCompress_StreamIsNotBuffered(t *testing.T) {
 			got <- e
 		}
 	}()
-	assert.NoError(t, hub.Publish(core.Event{Data: "not held back"}, "t"))
+	ssetest.Publish(t, hub, core.Event{Data: "not held back"}, "t")
 	select {
 	case e := <-got:
 		assert.Equal(t, "event", e.Data, "not held back")
@@ -82,7 +82,7 @@ func TestCORS_WithCredentials(t *testing.T) {
 	assert.Equal(t, "allow origin", c.Resp.Header.Get("Access-Control-Allow-Origin"), "http://app.example")
 	assert.Equal(t, "allow credentials", c.Resp.Header.Get("Access-Control-Allow-Credentials"), "true")
 	ssetest.WaitFor(t, 5*time.Second, "subscriber", func() bool { return hub.Subscribers("t") == 1 })
-	assert.NoError(t, hub.Publish(core.Event{Data: "cross-origin"}, "t"))
+	ssetest.Publish(t, hub, core.Event{Data: "cross-origin"}, "t")
 	assert.Equal(t, "event", c.Next().Data, "cross-origin")
 }
 
@@ -92,7 +92,7 @@ func TestLoggerAndRecover(t *testing.T) {
 	url := serveWith(t, hub, recover.New(), logger.New(logger.Config{Output: &log}))
 	c := ssetest.Open(t, url+"/events")
 	ssetest.WaitFor(t, 5*time.Second, "subscriber", func() bool { return hub.Subscribers("t") == 1 })
-	assert.NoError(t, hub.Publish(core.Event{Data: "x"}, "t"))
+	ssetest.Publish(t, hub, core.Event{Data: "x"}, "t")
 	assert.Equal(t, "event through logger", c.Next().Data, "x")
 	ssetest.WaitFor(t, 5*time.Second, "the log line", func() bool { return strings.Contains(log.String(), "/events") })
 }

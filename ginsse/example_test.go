@@ -17,7 +17,7 @@ func ExampleNew() {
 
 	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: r}
 	srv.RegisterOnShutdown(func() { hub.Close() }) // SSE streams never go idle by themselves
-	_ = hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
+	_, _ = hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
 }
 
 func ExampleConfig_topics() {

@@ -1,12 +1,12 @@
 package ginsse
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/core/httpsse"
 )
 
 // New returns middleware that serves a request as an event stream on hub when
@@ -23,7 +23,6 @@ func New(hub *core.Hub, config ...Config) gin.HandlerFunc {
 			return
 		}
 		serve(c, hub, cfg)
-		c.Abort()
 	}
 }
 
@@ -37,75 +36,21 @@ func Handler(hub *core.Hub, config ...Config) gin.HandlerFunc {
 			return
 		}
 		serve(c, hub, cfg)
-		c.Abort()
 	}
 }
 
-// serve runs one stream on the request's goroutine until it ends.
+// serve hands the request to httpsse with the app's functions bound to c.
 func serve(c *gin.Context, hub *core.Hub, cfg Config) {
-	topics, err := core.CallTopicsFunc(hub, cfg.Topics, c)
-	var sub *core.Subscriber
-	if err == nil {
-		lastID := c.GetHeader("Last-Event-ID")
-		if lastID == "" {
-			lastID = c.Query("lastEventId") // for clients that cannot set headers
-		}
-		sub, err = hub.Subscribe(core.Subscription{
-			Topics:      topics,
-			LastEventID: lastID,
-			ClientAddr:  cfg.ClientAddr(c),
-			Meta:        cfg.Meta(c),
-		})
-	}
-	if err != nil {
-		status, body := core.HTTPStatus(err)
-		if status == http.StatusServiceUnavailable {
-			c.Header("Retry-After", core.RetryAfterSeconds)
-		}
-		c.String(status, "ssehub: %s\n", body)
-		return
-	}
-
-	h := c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	h.Del("Content-Length")
-	if c.Request.ProtoMajor == 1 {
-		h.Set("Connection", "keep-alive") // forbidden in HTTP/2
-	}
-	c.Status(http.StatusOK)
-	if hub.Takeover() && c.Request.ProtoMajor == 1 && h.Get("Content-Encoding") == "" && takeOver(c, sub) {
-		return
-	}
-	if err := sub.Serve(c.Request.Context(), newStream(c.Writer)); err != nil {
-		c.Error(err) // visible to gin's logger; the hub has counted it
-	}
+	httpsse.Serve(c.Writer, c.Request, hub, httpsse.Config{
+		Topics:     func(*http.Request) ([]string, error) { return cfg.Topics(c) },
+		Meta:       func(*http.Request) any { return cfg.Meta(c) },
+		ClientAddr: func(*http.Request) string { return cfg.ClientAddr(c) },
+	})
+	c.Abort()
 }
 
-// hopByHop are the headers a taken-over response sets itself.
-var hopByHop = map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Connection": true}
-
-// takeOver hijacks the connection and serves the stream on a goroutine of
-// its own, so that net/http's goroutine and buffers are released (see
-// core.WithTakeover). The response is chunked HTTP/1.1, as net/http's is.
-func takeOver(c *gin.Context, sub *core.Subscriber) bool {
-	conn, _, err := c.Writer.Hijack()
-	if err != nil {
-		return false
-	}
-	var head bytes.Buffer
-	head.WriteString("HTTP/1.1 200 OK\r\n")
-	c.Writer.Header().WriteSubset(&head, hopByHop)
-	if c.Request.ProtoAtLeast(1, 1) {
-		head.WriteString("Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n")
-	} else {
-		head.WriteString("Connection: close\r\n\r\n") // HTTP/1.0 reads to the end of the connection
-	}
-	stream := core.NewConnStream(conn, head.Bytes()) // the head goes out with Serve's first flush
-	go func() {                                      // ends with the stream: the hub's Shutdown waits for it
-		sub.Serve(context.Background(), stream)
-		stream.Close()
-	}()
-	return true
+// Shutdown shuts srv and hub down together (see httpsse.Shutdown): an SSE
+// stream never goes idle, so srv.Shutdown alone would wait for it.
+func Shutdown(ctx context.Context, srv *http.Server, hub *core.Hub) error {
+	return httpsse.Shutdown(ctx, srv, hub)
 }

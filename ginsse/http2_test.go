@@ -31,7 +31,7 @@ func streamsOverOneConnection(t *testing.T, hub *core.Hub, srv *httptest.Server,
 	}
 	wg.Wait()
 	ssetest.WaitFor(t, 5*time.Second, "all streams", func() bool { return hub.Subscribers("news") == n })
-	assert.NoError(t, hub.Publish(core.Event{Data: "to everyone"}, "news"))
+	ssetest.Publish(t, hub, core.Event{Data: "to everyone"}, "news")
 	for _, b := range bodies {
 		assert.Equal(t, "protocol", b.Resp.ProtoMajor, 2)
 		assert.Equal(t, "no Connection header on HTTP/2", b.Resp.Header.Get("Connection"), "")

@@ -60,7 +60,7 @@ func TestGzip_StreamIsNotBuffered(t *testing.T) {
 			got <- e
 		}
 	}()
-	assert.NoError(t, hub.Publish(core.Event{Data: "compressed, not held back"}, "t"))
+	ssetest.Publish(t, hub, core.Event{Data: "compressed, not held back"}, "t")
 	select {
 	case e := <-got:
 		assert.Equal(t, "event", e.Data, "compressed, not held back")
@@ -75,7 +75,7 @@ func TestGzip_PlainWithoutAcceptEncoding(t *testing.T) {
 	c := ssetest.Open(t, url+"/events", "Accept-Encoding", "identity")
 	assert.Equal(t, "encoding", c.Resp.Header.Get("Content-Encoding"), "")
 	ssetest.WaitFor(t, 5*time.Second, "subscriber", func() bool { return hub.Subscribers("t") == 1 })
-	assert.NoError(t, hub.Publish(core.Event{Data: "plain"}, "t"))
+	ssetest.Publish(t, hub, core.Event{Data: "plain"}, "t")
 	assert.Equal(t, "event", c.Next().Data, "plain")
 }
 
@@ -91,7 +91,7 @@ func TestCORS_WithCredentials(t *testing.T) {
 	assert.Equal(t, "allow origin", c.Resp.Header.Get("Access-Control-Allow-Origin"), "http://app.example")
 	assert.Equal(t, "allow credentials", c.Resp.Header.Get("Access-Control-Allow-Credentials"), "true")
 	ssetest.WaitFor(t, 5*time.Second, "subscriber", func() bool { return hub.Subscribers("t") == 1 })
-	assert.NoError(t, hub.Publish(core.Event{Data: "cross-origin"}, "t"))
+	ssetest.Publish(t, hub, core.Event{Data: "cross-origin"}, "t")
 	assert.Equal(t, "event", c.Next().Data, "cross-origin")
 
 	resp, _ := ssetest.Get(t, url+"/events", "Accept", "text/event-stream", "Origin", "http://evil.example")
@@ -105,7 +105,7 @@ func TestLoggerAndRecovery(t *testing.T) {
 	url := serveWith(t, hub, gin.LoggerWithWriter(&log), gin.Recovery())
 	c := ssetest.Open(t, url+"/events")
 	ssetest.WaitFor(t, 5*time.Second, "subscriber", func() bool { return hub.Subscribers("t") == 1 })
-	assert.NoError(t, hub.Publish(core.Event{Data: "x"}, "t"))
+	ssetest.Publish(t, hub, core.Event{Data: "x"}, "t")
 	c.Next()
 	c.Close()
 	ssetest.WaitFor(t, 5*time.Second, "the log line", func() bool { return strings.Contains(log.String(), "/events") })

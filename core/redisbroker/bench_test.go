@@ -32,7 +32,7 @@ func benchLatency(b *testing.B, pub *instance, c *client) {
 	for i := 0; b.Loop(); i++ {
 		data := strconv.Itoa(i)
 		start := time.Now()
-		if err := pub.hub.Publish(core.Event{Data: data}, "t"); err != nil {
+		if _, err := pub.hub.Publish(core.Event{Data: data}, "t"); err != nil {
 			b.Fatal(err)
 		}
 		if e := c.next(); e.Data != data {

@@ -162,16 +162,17 @@ func (b *Broker) Start(deliver func(core.Message)) error {
 }
 
 // Publish adds the event to the stream of each of m.Topics (or to the
-// broadcast stream when there are none) under one new id, atomically.
+// broadcast stream when there are none) under one new id, atomically, and
+// returns the id clients see: m.ID, or "<epoch>-<seq>".
 //
 // While the reader is disconnected, Publish does not try Redis on its own: it
 // has the reader try at once, without waiting out its backoff, and fails if
 // that attempt does (see connection). Errors wrap ErrUnavailable (or are
 // ErrClosed, or a validation error): Publish never fails silently, and is
 // never retried, so an event is never added twice.
-func (b *Broker) Publish(ctx context.Context, m core.Message) error {
+func (b *Broker) Publish(ctx context.Context, m core.Message) (string, error) {
 	if err := core.ValidateID(m.ID); err != nil {
-		return err
+		return "", err
 	}
 	keys := make([]string, 1, len(m.Topics)+1)
 	keys[0] = b.kMeta
@@ -180,31 +181,31 @@ func (b *Broker) Publish(ctx context.Context, m core.Message) error {
 	}
 	for i, t := range m.Topics {
 		if err := core.ValidateTopic(t); err != nil {
-			return err
+			return "", err
 		}
 		if !contains(m.Topics[:i], t) {
 			keys = append(keys, b.kTop+t)
 		}
 	}
 	if err := b.connection(ctx); err != nil {
-		return fmt.Errorf("publish: %w", err)
+		return "", fmt.Errorf("publish: %w", err)
 	}
 	b.st.Lock()
 	closed, epoch, floor := b.st.closed, b.st.epoch, b.st.floor
 	b.st.Unlock()
 	if closed {
-		return ErrClosed
+		return "", ErrClosed
 	}
 	res, err := publishScript.Run(ctx, b.pub, keys, newTag(), epoch, floor,
 		b.cfg.maxLen, b.cfg.ttl.Milliseconds(), m.ID, m.Event.Type, m.Event.Data,
 		m.Event.Retry.Milliseconds()).Result()
 	if err != nil {
 		b.setErr(err)
-		return fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+		return "", fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 	}
 	out, err := replyStrings(res, 2)
 	if err != nil {
-		return fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+		return "", fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 	}
 	seq, _ := strconv.ParseUint(out[1], 10, 64)
 	b.st.Lock()
@@ -218,7 +219,10 @@ func (b *Broker) Publish(ctx context.Context, m core.Message) error {
 	if other {
 		b.wake(ctx)
 	}
-	return nil
+	if m.ID != "" {
+		return m.ID, nil
+	}
+	return out[0] + "-" + out[1], nil
 }
 
 func contains(list []string, s string) bool {

@@ -3,6 +3,7 @@ package redisbroker_test
 import (
 	"context"
 	"fmt"
+	"github.com/ssehub/ssehub/internal/ssetest"
 	"strings"
 	"sync"
 	"testing"
@@ -28,14 +29,15 @@ func TestBroker_TwoInstancesSameEventsOrderIDs(t *testing.T) {
 	}{{"a", a}, {"b", b}} {
 		wg.Go(func() { // both sides publish at once: Redis decides one order
 			for i := range perSide {
-				if err := in.hub.Publish(core.Event{Data: fmt.Sprintf("%s%d", in.name, i)}, "t"); err != nil {
+				if _, err := in.hub.Publish(core.Event{Data: fmt.Sprintf("%s%d", in.name, i)}, "t"); err != nil {
 					t.Errorf("publish: %v", err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	assert.NoError(t, b.hub.PublishAll(core.Event{Data: "to all"}))
+	_, err := b.hub.PublishAll(core.Event{Data: "to all"})
+	assert.NoError(t, err)
 
 	ea, eb := ca.nextN(2*perSide+1), cb.nextN(2*perSide+1)
 	assert.Equal(t, "same events in the same order", datas(eb), datas(ea))
@@ -65,17 +67,17 @@ func TestBroker_ResumeOnAnotherInstance(t *testing.T) {
 	watch := dial(t, a, "", "news") // sees everything, for the ids
 	moving := dial(t, a, "", "news")
 	for i := range 5 {
-		assert.NoError(t, a.hub.Publish(core.Event{Data: fmt.Sprint(i)}, "news"))
+		ssetest.Publish(t, a.hub, core.Event{Data: fmt.Sprint(i)}, "news")
 	}
 	got := moving.nextN(2)
 	moving.close()
-	assert.NoError(t, a.hub.Publish(core.Event{Data: "5"}, "news"))
-	assert.NoError(t, a.hub.Publish(core.Event{Data: "6"}, "news"))
+	ssetest.Publish(t, a.hub, core.Event{Data: "5"}, "news")
+	ssetest.Publish(t, a.hub, core.Event{Data: "6"}, "news")
 	all := watch.nextN(7)
 	assert.Equal(t, "b has no subscriber yet", b.hub.Subscribers("news"), 0)
 
 	moved := dial(t, b, got[1].ID, "news")
-	assert.NoError(t, a.hub.Publish(core.Event{Data: "7"}, "news"))
+	ssetest.Publish(t, a.hub, core.Event{Data: "7"}, "news")
 	resumed := moved.nextN(6)
 	all = append(all, watch.next())
 	assert.Equal(t, "exactly the missed events, then live", datas(resumed), []string{"2", "3", "4", "5", "6", "7"})
@@ -91,10 +93,10 @@ func TestBroker_MultiTopicPublishOnceOneID(t *testing.T) {
 	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	xyA, xyB, yB := dial(t, a, "", "x", "y"), dial(t, b, "", "x", "y"), dial(t, b, "", "y")
 
-	assert.NoError(t, b.hub.Publish(core.Event{Data: "both"}, "x", "y"))
-	assert.NoError(t, a.hub.Publish(core.Event{Data: "x only"}, "x"))
-	assert.NoError(t, a.hub.Publish(core.Event{Data: "y only"}, "y", "y"))
-	assert.NoError(t, b.hub.Publish(core.Event{Data: "end"}, "x", "y"))
+	ssetest.Publish(t, b.hub, core.Event{Data: "both"}, "x", "y")
+	ssetest.Publish(t, a.hub, core.Event{Data: "x only"}, "x")
+	ssetest.Publish(t, a.hub, core.Event{Data: "y only"}, "y", "y")
+	ssetest.Publish(t, b.hub, core.Event{Data: "end"}, "x", "y")
 
 	ea, eb := xyA.nextN(4), xyB.nextN(4)
 	assert.Equal(t, "once each, in order", datas(ea), []string{"both", "x only", "y only", "end"})
@@ -123,9 +125,9 @@ func TestBroker_RoutesOnlySubscribedTopics(t *testing.T) {
 	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	cx, cy := dial(t, a, "", "x"), dial(t, b, "", "y")
 	for i := range 20 {
-		assert.NoError(t, a.hub.Publish(core.Event{Data: fmt.Sprint(i)}, "x"))
+		ssetest.Publish(t, a.hub, core.Event{Data: fmt.Sprint(i)}, "x")
 	}
-	assert.NoError(t, a.hub.Publish(core.Event{Data: "y"}, "y"))
+	ssetest.Publish(t, a.hub, core.Event{Data: "y"}, "y")
 	cx.nextN(20)
 	assert.Equal(t, "B's client", cy.next().Data, "y")
 	assert.Equal(t, "B was delivered one event", b.hub.Stats().BrokerDelivered, uint64(1))
@@ -138,7 +140,7 @@ func TestBroker_AppIDTypeRetry(t *testing.T) {
 	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	cb := dial(t, b, "", "t")
 	want := core.Event{ID: "order-17", Type: "order", Data: "line 1\nline 2", Retry: 1500 * time.Millisecond}
-	assert.NoError(t, a.hub.Publish(want, "t"))
+	ssetest.Publish(t, a.hub, want, "t")
 	assert.Equal(t, "event", cb.next(), want)
 }
 
@@ -159,7 +161,7 @@ func TestBroker_ShutdownReleasesEverything(t *testing.T) {
 	for range 2 {
 		in := newInstance(t, r.Addr())
 		c := dial(t, in, "", "t")
-		assert.NoError(t, in.hub.Publish(core.Event{Data: "x"}, "t"))
+		ssetest.Publish(t, in.hub, core.Event{Data: "x"}, "t")
 		c.next()
 		assert.True(t, "connections in use", clients() > before)
 		c.close()

@@ -2,6 +2,7 @@ package redisbroker_test
 
 import (
 	"errors"
+	"github.com/ssehub/ssehub/internal/ssetest"
 	"strconv"
 	"sync"
 	"testing"
@@ -43,7 +44,7 @@ func TestBroker_PublishingThroughACrash(t *testing.T) {
 				return
 			default:
 			}
-			err := b.hub.Publish(core.Event{Data: strconv.Itoa(i)}, "t")
+			_, err := b.hub.Publish(core.Event{Data: strconv.Itoa(i)}, "t")
 			mu.Lock()
 			if err == nil {
 				acked[i] = true
@@ -68,7 +69,7 @@ func TestBroker_PublishingThroughACrash(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
 	<-done
-	assert.NoError(t, b.hub.Publish(core.Event{Data: "end"}, "t"))
+	ssetest.Publish(t, b.hub, core.Event{Data: "end"}, "t")
 
 	mu.Lock()
 	defer mu.Unlock()

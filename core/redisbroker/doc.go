@@ -8,7 +8,7 @@
 //	b := redisbroker.New(&redis.Options{Addr: "127.0.0.1:6379"})
 //	hub := core.NewHub(core.WithBroker(b))
 //	defer hub.Close() // closes the broker too
-//	err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
+//	_, err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
 //
 // # Data model
 //

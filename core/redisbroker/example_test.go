@@ -30,7 +30,7 @@ func ExampleNew() {
 	srv := &http.Server{Addr: ":8080"}
 	srv.RegisterOnShutdown(func() { hub.Close() })
 
-	if err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices"); errors.Is(err, redisbroker.ErrUnavailable) {
+	if _, err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices"); errors.Is(err, redisbroker.ErrUnavailable) {
 		log.Print("not published, Redis is away: ", err)
 	}
 	if st := hub.Stats().Broker; !st.Connected {

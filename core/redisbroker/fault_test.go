@@ -3,6 +3,7 @@ package redisbroker_test
 import (
 	"context"
 	"fmt"
+	"github.com/ssehub/ssehub/internal/ssetest"
 	"log/slog"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 			b := newInstance(t, r.Addr())
 			ca, cb := dial(t, a, "", "t"), dial(t, b, "", "t")
 			for i := range 3 {
-				assert.NoError(t, b.hub.Publish(core.Event{Data: fmt.Sprint("pre", i)}, "t"))
+				ssetest.Publish(t, b.hub, core.Event{Data: fmt.Sprint("pre", i)}, "t")
 			}
 			pre := ca.nextN(3)
 			cb.nextN(3)
@@ -54,7 +55,7 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 			waitFor(t, "both brokers to see Redis gone", func() bool {
 				return !a.state().Connected && !b.state().Connected
 			})
-			err := b.hub.Publish(core.Event{Data: "while down"}, "t")
+			_, err := b.hub.Publish(core.Event{Data: "while down"}, "t")
 			assert.ErrorIs(t, err, redisbroker.ErrUnavailable)
 			assert.Equal(t, "publish error counted", b.hub.Stats().BrokerErrors, uint64(1))
 			assert.True(t, "LastError says why", b.state().LastError != "")
@@ -62,7 +63,7 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 			r.Start()
 			for i := range 6 { // at once: A's reader may still be backing off
 				in := []*instance{b, a}[i%2]
-				assert.NoError(t, in.hub.Publish(core.Event{Data: fmt.Sprint("post", i)}, "t"))
+				ssetest.Publish(t, in.hub, core.Event{Data: fmt.Sprint("post", i)}, "t")
 			}
 			want := []string{"post0", "post1", "post2", "post3", "post4", "post5"}
 			post := ca.nextN(6)
@@ -71,7 +72,7 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 			assert.Equal(t, "B: the same", datas(postB), want)
 			assert.Equal(t, "the same ids", ids(postB), ids(post))
 
-			assert.NoError(t, a.hub.Publish(core.Event{Data: "end"}, "t"))
+			ssetest.Publish(t, a.hub, core.Event{Data: "end"}, "t")
 			assert.Equal(t, "nothing else came in between", ca.next().Data, "end")
 			assert.Equal(t, "nothing else came in between on B", cb.next().Data, "end")
 
@@ -102,7 +103,7 @@ func TestBroker_ResumesAfterConnectionDrop(t *testing.T) {
 	a := newInstance(t, r.Addr(), redisbroker.WithBackoff(time.Second, time.Second))
 	b := newInstance(t, r.Addr())
 	ca, cb := dial(t, a, "", "t"), dial(t, b, "", "t")
-	assert.NoError(t, b.hub.Publish(core.Event{Data: "before"}, "t"))
+	ssetest.Publish(t, b.hub, core.Event{Data: "before"}, "t")
 	ca.next()
 	cb.next()
 
@@ -111,14 +112,14 @@ func TestBroker_ResumesAfterConnectionDrop(t *testing.T) {
 	assert.NoError(t, rc.ClientKillByFilter(context.Background(), "TYPE", "normal", "SKIPME", "yes").Err())
 	waitFor(t, "A to see the connection gone", func() bool { return !a.state().Connected })
 	for i := range 5 {
-		assert.NoError(t, b.hub.Publish(core.Event{Data: fmt.Sprint("away", i)}, "t"))
+		ssetest.Publish(t, b.hub, core.Event{Data: fmt.Sprint("away", i)}, "t")
 	}
 	assert.True(t, "A was still away while B published", !a.state().Connected)
 
 	got, gotB := ca.nextN(5), cb.nextN(5)
 	assert.Equal(t, "missed events, once, in order", datas(got), []string{"away0", "away1", "away2", "away3", "away4"})
 	assert.Equal(t, "same ids as B", ids(got), ids(gotB))
-	assert.NoError(t, b.hub.Publish(core.Event{Data: "end"}, "t"))
+	ssetest.Publish(t, b.hub, core.Event{Data: "end"}, "t")
 	assert.Equal(t, "no duplicate", ca.next().Data, "end")
 	assert.True(t, "reconnect counted", a.state().Reconnects >= 1 && a.state().Connected)
 }
@@ -132,7 +133,7 @@ func TestBroker_DataLossWhileConnected(t *testing.T) {
 	b := newInstance(t, r.Addr(), redisbroker.WithBlock(time.Minute))
 	ca, cb := dial(t, a, "", "t"), dial(t, b, "", "t")
 	for i := range 3 {
-		assert.NoError(t, a.hub.Publish(core.Event{Data: fmt.Sprint("pre", i)}, "t"))
+		ssetest.Publish(t, a.hub, core.Event{Data: fmt.Sprint("pre", i)}, "t")
 	}
 	pre := ca.nextN(3)
 	cb.nextN(3)
@@ -141,7 +142,7 @@ func TestBroker_DataLossWhileConnected(t *testing.T) {
 	defer rc.Close()
 	assert.NoError(t, rc.FlushAll(context.Background()).Err())
 	for i := range 3 {
-		assert.NoError(t, b.hub.Publish(core.Event{Data: fmt.Sprint("post", i)}, "t"))
+		ssetest.Publish(t, b.hub, core.Event{Data: fmt.Sprint("post", i)}, "t")
 	}
 	post, postB := ca.nextN(3), cb.nextN(3)
 	assert.Equal(t, "A gets the new events", datas(post), []string{"post0", "post1", "post2"})
@@ -166,18 +167,20 @@ func TestBroker_RedisDownAtStart(t *testing.T) {
 	err := b.Subscribe(ctx, "t", 10)
 	assert.ErrorIs(t, err, redisbroker.ErrUnavailable)
 	assert.True(t, "fails fast", ctx.Err() == nil)
-	err = b.Publish(ctx, core.Message{Topics: []string{"t"}})
+	_, err = b.Publish(ctx, core.Message{Topics: []string{"t"}})
 	assert.ErrorIs(t, err, redisbroker.ErrUnavailable)
 	st := b.BrokerState()
 	assert.True(t, "disconnected, with a reason: "+st.LastError, !st.Connected && st.LastError != "")
 
 	r.Start() // the reader's backoff is a minute: the calls below bring it back
 	assert.NoError(t, b.Subscribe(ctx, "t", 10))
-	assert.NoError(t, b.Publish(ctx, core.Message{Topics: []string{"t"}}))
+	_, err = b.Publish(ctx, core.Message{Topics: []string{"t"}})
+	assert.NoError(t, err)
 	assert.True(t, "connected", b.BrokerState().Connected)
 	assert.Equal(t, "first connection is no reconnect", b.BrokerState().Reconnects, uint64(0))
 
 	assert.NoError(t, b.Close())
-	assert.ErrorIs(t, b.Publish(ctx, core.Message{Topics: []string{"t"}}), redisbroker.ErrClosed)
+	_, err = b.Publish(ctx, core.Message{Topics: []string{"t"}})
+	assert.ErrorIs(t, err, redisbroker.ErrClosed)
 	assert.ErrorIs(t, b.Subscribe(ctx, "u", 1), redisbroker.ErrClosed)
 }

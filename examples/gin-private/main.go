@@ -82,7 +82,7 @@ func newApp() (*core.Hub, *gin.Engine) {
 	}))
 	me.POST("/notify", func(c *gin.Context) {
 		to, text := c.PostForm("to"), c.PostForm("text")
-		err := hub.Publish(core.Event{Type: "note", Data: c.GetString("user") + ": " + text}, "user:"+to)
+		_, err := hub.Publish(core.Event{Type: "note", Data: c.GetString("user") + ": " + text}, "user:"+to)
 		if err != nil {
 			c.String(http.StatusBadRequest, "%v\n", err)
 			return

@@ -49,7 +49,7 @@ func newApp(redisAddr, name string) (*core.Hub, *gin.Engine) {
 			return
 		}
 		// Publish goes through Redis: every instance, this one too, serves it.
-		if err := hub.PublishContext(c, core.Event{Type: "message", Data: name + ": " + text}, "chat"); err != nil {
+		if _, err := hub.PublishContext(c, core.Event{Type: "message", Data: name + ": " + text}, "chat"); err != nil {
 			c.String(http.StatusServiceUnavailable, "not sent: %v\n", err) // Redis is down: say so
 			return
 		}

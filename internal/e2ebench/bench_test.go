@@ -104,7 +104,6 @@ func BenchmarkLatency(b *testing.B) {
 
 			var p50, p90, p99, p999, mx, cpuPct, sysPct, lgPct []float64
 			var lost int64
-			st0 := e.hub.Stats()
 			b.ResetTimer()
 			for range b.N {
 				p0 := sampleProc()
@@ -121,11 +120,6 @@ func BenchmarkLatency(b *testing.B) {
 				lgPct = append(lgPct, 100*float64(r.childCPU)/float64(r.elapsed()))
 			}
 			b.StopTimer()
-			st1 := e.hub.Stats()
-			if frames := st1.FramesWritten - st0.FramesWritten; frames > 0 {
-				// Deliveries written by the hub's inline writers, not the streams' goroutines.
-				b.ReportMetric(float64(st1.InlineWrites-st0.InlineWrites)/float64(frames), "inline-share")
-			}
 			b.ReportMetric(median(p50), "p50-ms")
 			b.ReportMetric(median(p90), "p90-ms")
 			b.ReportMetric(median(p99), "p99-ms")

@@ -75,7 +75,7 @@ func (e *env) publish(size int) time.Duration {
 	e.seq++
 	t := time.Now()
 	e.buf = loadgen.AppendPayload(e.buf[:0], e.seq, t.UnixNano(), size)
-	if err := e.hub.Publish(core.Event{Data: string(e.buf)}, topic); err != nil {
+	if _, err := e.hub.Publish(core.Event{Data: string(e.buf)}, topic); err != nil {
 		e.tb.Fatal(err)
 	}
 	return time.Since(t)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/internal/transport"
 )
 
 // RawStream sends a hand-written GET (so headers can hold what Go's client
@@ -88,7 +89,7 @@ func testBadLastEventID(t *testing.T, newTarget NewTarget) {
 		}
 		n++
 		WaitFor(t, 5*time.Second, "subscribed", func() bool { return tg.Hub.Subscribers("news") == 2 })
-		must(t, tg.Hub.Publish(core.Event{Data: "live"}, "news"))
+		Publish(t, tg.Hub, core.Event{Data: "live"}, "news")
 		dec := core.NewDecoder(resp.Body)
 		e, err := dec.Next()
 		if err != nil || e.Data != "live" || strings.Contains(e.Data+e.Type, "injected") {
@@ -136,7 +137,7 @@ func testBadTopics(t *testing.T, newTarget NewTarget) {
 	}
 	c := Open(t, tg.URL+"/rooms/lobby")
 	WaitFor(t, 5*time.Second, "room", func() bool { return tg.Hub.Subscribers("room:lobby") == 1 })
-	must(t, tg.Hub.Publish(core.Event{Data: "hi"}, "room:lobby"))
+	Publish(t, tg.Hub, core.Event{Data: "hi"}, "room:lobby")
 	check(t, "room", c.Next().Data, "hi")
 	check(t, "rejected", tg.Hub.Stats().Rejected >= 1, true)
 }
@@ -148,8 +149,8 @@ func testHugeEvent(t *testing.T, newTarget NewTarget) {
 	c := Open(t, tg.URL+"/only")
 	WaitFor(t, 5*time.Second, "subscriber", func() bool { return tg.Hub.Subscribers("news") == 1 })
 	big := strings.Repeat(strings.Repeat("x", 1023)+"\n", 1024)
-	must(t, tg.Hub.Publish(core.Event{Data: big}, "news"))
-	must(t, tg.Hub.Publish(core.Event{Data: "after"}, "news"))
+	Publish(t, tg.Hub, core.Event{Data: big}, "news")
+	Publish(t, tg.Hub, core.Event{Data: "after"}, "news")
 	if e := c.Next(); e.Data != big {
 		t.Fatalf("big event damaged: %d bytes", len(e.Data))
 	}
@@ -166,7 +167,7 @@ func testResetMidWrite(t *testing.T, newTarget NewTarget) {
 	WaitFor(t, 5*time.Second, "subscribers", func() bool { return tg.Hub.Subscribers("news") == 2 })
 	pad := strings.Repeat("y", 8192)
 	for range 300 { // 2.4 MB: more than the socket buffers hold
-		must(t, tg.Hub.Publish(core.Event{Data: pad}, "news"))
+		Publish(t, tg.Hub, core.Event{Data: pad}, "news")
 	}
 	conn.(*net.TCPConn).SetLinger(0)
 	conn.Close() // RST
@@ -202,7 +203,7 @@ func testPanickingHooks(t *testing.T, newTarget NewTarget) {
 	WaitFor(t, 5*time.Second, "room", func() bool { return tg.Hub.Subscribers("room:disconnect") == 1 })
 	c.Close()
 	WaitFor(t, 5*time.Second, "gone", func() bool { return tg.Hub.Subscribers("room:disconnect") == 0 })
-	must(t, tg.Hub.Publish(core.Event{Data: "still fine"}, "news"))
+	Publish(t, tg.Hub, core.Event{Data: "still fine"}, "news")
 	check(t, "witness", witness.Next().Data, "still fine")
 	check(t, "panics counted", tg.Hub.Stats().HookPanics >= 2, true)
 }
@@ -213,7 +214,7 @@ func testPerClientCap(t *testing.T, newTarget NewTarget) {
 	Open(t, tg.URL+"/only")
 	resp, _ := Get(t, tg.URL+"/only", "Accept", "text/event-stream")
 	check(t, "third from one address", resp.StatusCode, http.StatusServiceUnavailable)
-	check(t, "Retry-After", resp.Header.Get("Retry-After"), core.RetryAfterSeconds)
+	check(t, "Retry-After", resp.Header.Get("Retry-After"), transport.RetryAfterSeconds)
 }
 
 // testShutdownUnderLoad: shutting down while publishers run flat out ends
@@ -231,7 +232,7 @@ func testShutdownUnderLoad(t *testing.T, newTarget NewTarget) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 1_000_000; i++ {
-				if tg.Hub.Publish(core.Event{Data: "load"}, "news") != nil {
+				if _, err := tg.Hub.Publish(core.Event{Data: "load"}, "news"); err != nil {
 					return // ErrClosed: the hub is down
 				}
 			}
@@ -276,12 +277,12 @@ func testHTTP10(t *testing.T, newTarget NewTarget) {
 	for _, h := range head {
 		// Only fasthttp's own answer (streams kept in the framework) is
 		// chunked; a taken-over one is close-delimited, as HTTP/1.0 needs.
-		if strings.EqualFold(h, "Transfer-Encoding: chunked") && tg.Hub.Takeover() {
+		if strings.EqualFold(h, "Transfer-Encoding: chunked") && transport.Takeover(tg.Hub) {
 			t.Fatalf("chunked answer to HTTP/1.0: %q", head)
 		}
 	}
 	WaitFor(t, 5*time.Second, "subscriber", func() bool { return tg.Hub.Subscribers("news") == 1 })
-	must(t, tg.Hub.Publish(core.Event{Data: "old client"}, "news"))
+	Publish(t, tg.Hub, core.Event{Data: "old client"}, "news")
 	var body io.Reader = br
 	if slices.ContainsFunc(head, func(h string) bool { return strings.EqualFold(h, "Transfer-Encoding: chunked") }) {
 		body = httputil.NewChunkedReader(br)

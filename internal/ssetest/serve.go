@@ -30,3 +30,14 @@ func Serve(t testing.TB, hub *core.Hub, h http.Handler) string {
 	})
 	return srv.URL
 }
+
+// Publish publishes e on hub and fails the test now if that fails. It
+// returns the event's id.
+func Publish(t testing.TB, hub *core.Hub, e core.Event, topics ...string) string {
+	t.Helper()
+	id, err := hub.Publish(e, topics...)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	return id
+}

@@ -65,7 +65,7 @@ func Soak(t *testing.T, newTarget NewTarget) {
 			}
 			for due := int64(time.Since(start) / (2 * time.Millisecond)); published.Load() < due; {
 				n := published.Add(1)
-				must(t, tg.Hub.Publish(core.Event{Data: strconv.FormatInt(n, 10)}, "news"))
+				Publish(t, tg.Hub, core.Event{Data: strconv.FormatInt(n, 10)}, "news")
 				tg.Hub.Publish(core.Event{Data: "x"}, "room:churn")
 			}
 		}

@@ -60,7 +60,7 @@ func testStuckClient(t *testing.T, newTarget NewTarget) {
 			t.Fatalf("the stuck client was not cut off (stats %+v)", tg.Hub.Stats())
 		}
 		before := time.Now()
-		must(t, tg.Hub.Publish(core.Event{Data: strconv.FormatInt(before.UnixNano(), 10) + " " + pad}, "news"))
+		Publish(t, tg.Hub, core.Event{Data: strconv.FormatInt(before.UnixNano(), 10) + " " + pad}, "news")
 		slowestPublish = max(slowestPublish, time.Since(before))
 		e := c.Next()
 		sent, _ := strconv.ParseInt(strings.Fields(e.Data)[0], 10, 64)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/internal/transport"
 	"github.com/ssehub/ssehub/internal/assert"
 )
 
@@ -82,8 +83,8 @@ func testHeadersAndBytes(t *testing.T, newTarget NewTarget) {
 	check(t, "Content-Length", h.Get("Content-Length"), "")
 	WaitFor(t, 5*time.Second, "subscriber", func() bool { return tg.Hub.Subscribers("news") == 1 })
 
-	must(t, tg.Hub.Publish(core.Event{ID: "a1", Type: "item", Data: "two\nlines"}, "news"))
-	must(t, tg.Hub.Publish(core.Event{Data: "\n\ndata: injected\nevent: evil"}, "news"))
+	Publish(t, tg.Hub, core.Event{ID: "a1", Type: "item", Data: "two\nlines"}, "news")
+	Publish(t, tg.Hub, core.Event{Data: "\n\ndata: injected\nevent: evil"}, "news")
 	c.Next()
 	e := c.Next()
 	check(t, "injection stays data", e.Data, "\n\ndata: injected\nevent: evil")
@@ -149,8 +150,8 @@ func testTopicsFromRequest(t *testing.T, newTarget NewTarget) {
 	resp, _ = Get(t, tg.URL+"/many", "Accept", "text/event-stream")
 	check(t, "too many topics", resp.StatusCode, 400)
 
-	must(t, tg.Hub.Publish(core.Event{Data: "for alice"}, "user:alice"))
-	must(t, tg.Hub.Publish(core.Event{Data: "for bob"}, "user:bob"))
+	Publish(t, tg.Hub, core.Event{Data: "for alice"}, "user:alice")
+	Publish(t, tg.Hub, core.Event{Data: "for bob"}, "user:bob")
 	check(t, "alice", alice.Next().Data, "for alice")
 	check(t, "bob", bob.Next().Data, "for bob")
 	if e, ok := alice.NextWithin(200 * time.Millisecond); ok {
@@ -164,13 +165,13 @@ func testReplay(t *testing.T, newTarget NewTarget) {
 	c := Open(t, tg.URL+"/only")
 	WaitFor(t, 5*time.Second, "subscriber", func() bool { return tg.Hub.Subscribers("news") == 1 })
 	for i := range 3 {
-		must(t, tg.Hub.Publish(core.Event{Data: strconv.Itoa(i)}, "news"))
+		Publish(t, tg.Hub, core.Event{Data: strconv.Itoa(i)}, "news")
 	}
 	check(t, "first", c.NextData(3), []string{"0", "1", "2"})
 	last := c.LastEventID()
 	c.Close()
 	for i := 3; i < 6; i++ {
-		must(t, tg.Hub.Publish(core.Event{Data: strconv.Itoa(i)}, "news"))
+		Publish(t, tg.Hub, core.Event{Data: strconv.Itoa(i)}, "news")
 	}
 	c = Open(t, tg.URL+"/only", "Last-Event-ID", last)
 	check(t, "header replay", c.NextData(3), []string{"3", "4", "5"})
@@ -178,7 +179,7 @@ func testReplay(t *testing.T, newTarget NewTarget) {
 	c = Open(t, tg.URL+"/only?lastEventId="+last)
 	check(t, "query replay", c.NextData(3), []string{"3", "4", "5"})
 	c = Open(t, tg.URL+"/only", "Last-Event-ID", "not-an-id")
-	must(t, tg.Hub.Publish(core.Event{Data: "live"}, "news"))
+	Publish(t, tg.Hub, core.Event{Data: "live"}, "news")
 	check(t, "garbage id starts live", c.Next().Data, "live")
 	st := tg.Hub.Stats()
 	check(t, "hits", st.ReplayHits, uint64(2))
@@ -218,7 +219,7 @@ func testSubscriberLimit(t *testing.T, newTarget NewTarget) {
 	Open(t, tg.URL+"/only")
 	resp, body := Get(t, tg.URL+"/only", "Accept", "text/event-stream")
 	check(t, "status", resp.StatusCode, 503)
-	check(t, "Retry-After", resp.Header.Get("Retry-After"), core.RetryAfterSeconds)
+	check(t, "Retry-After", resp.Header.Get("Retry-After"), transport.RetryAfterSeconds)
 	if !strings.Contains(body, "too many subscribers") {
 		t.Fatalf("body %q", body)
 	}

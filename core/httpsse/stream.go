@@ -1,29 +1,30 @@
-package ginsse
+package httpsse
 
 import (
 	"net/http"
 	"reflect"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // stream is the core.Stream of one response. Bytes go through the top of the
-// writer chain (gin's writer, or a compression middleware's, which then
-// compresses each batch and flushes it on). Errors and deadlines need the
-// connection itself: gin's Flush returns no error, so after flushing the
-// chain, stream asks the innermost writer (net/http's), whose FlushError
-// reports a failed write, and sets deadlines there.
+// writer chain (a framework's writer, or a compression middleware's, which
+// then compresses each batch and flushes it on). Errors and deadlines need
+// the connection itself: a wrapper's Flush returns no error (gin's does not),
+// so after flushing the chain, stream asks the innermost writer (net/http's),
+// whose FlushError reports a failed write, and sets deadlines there.
 type stream struct {
-	top   gin.ResponseWriter
-	inner *http.ResponseController
-	flush func() error
+	top      http.ResponseWriter
+	flushTop func()
+	inner    *http.ResponseController
+	flush    func() error
 }
 
-func newStream(w gin.ResponseWriter) *stream {
+func newStream(w http.ResponseWriter) *stream {
 	inner := innermost(w)
-	s := &stream{top: w, inner: http.NewResponseController(inner)}
-	s.flush = func() error { return nil }
+	s := &stream{top: w, flushTop: func() {}, inner: http.NewResponseController(inner), flush: func() error { return nil }}
+	if f, ok := w.(http.Flusher); ok {
+		s.flushTop = f.Flush
+	}
 	if fe, ok := inner.(interface{ FlushError() error }); ok {
 		s.flush = fe.FlushError
 	}
@@ -33,7 +34,7 @@ func newStream(w gin.ResponseWriter) *stream {
 func (s *stream) Write(p []byte) (int, error) { return s.top.Write(p) }
 
 func (s *stream) Flush() error {
-	s.top.Flush()    // through every layer, headers first
+	s.flushTop()     // through every layer, headers first
 	return s.flush() // the connection's own result
 }
 

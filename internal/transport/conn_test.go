@@ -1,0 +1,57 @@
+package transport_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/internal/transport"
+	"github.com/ssehub/ssehub/internal/assert"
+)
+
+func TestConnStream_HeadThenChunks(t *testing.T) {
+	server, client := tcpPair(t)
+	defer server.Close()
+	defer client.Close()
+	head := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	s := transport.NewConnStream(server, []byte(head))
+	assert.NoError(t, s.Flush())       // the head goes out at once, with no chunk
+	big := strings.Repeat("x", 40<<10) // larger than the buffer: several chunks
+	_, err := s.Write([]byte("a"))
+	assert.NoError(t, err)
+	_, err = s.Write([]byte(big))
+	assert.NoError(t, err)
+	assert.NoError(t, s.Flush())
+	assert.NoError(t, s.Flush()) // nothing buffered: a no-op
+	assert.NoError(t, s.Close())
+
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+	assert.NoError(t, err)
+	body, err := io.ReadAll(resp.Body) // fails unless every chunk and the terminator are right
+	assert.NoError(t, err)
+	assert.Equal(t, "body", string(body), "a"+big)
+	assert.True(t, "names its conn", s.NetConn() == server)
+}
+
+// tcpPair returns both ends of a real loopback TCP connection.
+func tcpPair(t testing.TB) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	assert.NoError(t, err)
+	server = <-accepted
+	assert.True(t, "accepted", server != nil)
+	return server, client
+}
