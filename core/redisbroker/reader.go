@@ -206,7 +206,7 @@ func (b *Broker) waitArgs() []string {
 }
 
 // errEpoch: Redis holds another epoch than the reader's; it must sync.
-var errEpoch = errors.New("Redis holds another epoch (it lost data); resyncing")
+var errEpoch = errors.New("redisbroker: Redis holds another epoch (it lost data); resyncing")
 
 // A pending event is one entry merged over the streams it came from.
 type pending struct {
