@@ -84,11 +84,10 @@ type pool struct {
 	closing atomic.Bool
 	quit    chan struct{}
 
-	ended   atomic.Int64
-	events  atomic.Int64
-	errs    atomic.Int64
-	errOnce sync.Once
-	errMsg  atomic.Pointer[string]
+	ended  atomic.Int64
+	events atomic.Int64
+	errs   atomic.Int64
+	errMsg atomic.Pointer[string]
 }
 
 type conn struct {
