@@ -143,7 +143,7 @@ func testTopicsFromRequest(t *testing.T, newTarget NewTarget) {
 	resp, body := Get(t, tg.URL+"/users/alice/events", "Accept", "text/event-stream", "X-User", "mallory")
 	check(t, "someone else's topic", resp.StatusCode, 403)
 	check(t, "refusal body", strings.TrimSpace(body), "ssehub: not yours")
-	resp, body = Get(t, tg.URL+"/users/alice/events?topic=user:alice", "Accept", "text/event-stream", "X-User", "bob")
+	resp, _ = Get(t, tg.URL+"/users/alice/events?topic=user:alice", "Accept", "text/event-stream", "X-User", "bob")
 	check(t, "a query cannot add topics", resp.StatusCode, 403)
 	resp, _ = Get(t, tg.URL+"/panic", "Accept", "text/event-stream")
 	check(t, "topic function panic", resp.StatusCode, 500)
