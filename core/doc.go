@@ -1,52 +1,62 @@
 // Package core is the framework-agnostic heart of ssehub: spec-exact
-// Server-Sent Events encoding and decoding, and the Hub that fans events out
-// to streams. The ginsse and fibersse packages connect it to gin and fiber.
+// Server-Sent Events encoding and decoding, and the Hub that serves events to
+// streams. Adapters connect it to HTTP: core/httpsse for net/http (and chi,
+// echo), ginsse for gin, fibersse for fiber.
 //
-// # Architecture
+// # Topics
 //
-// Publish encodes an event once, gives it the next sequence number and an id
-// ("<epoch>-<seq>"), and appends it to a ring per topic. That ring is both the
-// topic's history, for Last-Event-ID replay, and its fan-out queue: every
-// stream reads it at its own cursor, copies whatever is new into its
-// connection's buffer and flushes once, so a busy stream sends many events in
-// one write. Publish costs the same whatever the streams do; it wakes only the
-// streams that wait. A stream that falls further behind than the history is
-// disconnected (ErrLagged) and resumes with Last-Event-ID, so memory is bounded
-// by the rings, not by slow clients. A publisher that outruns most of its
-// streams is paced instead (WithBackpressure): a burst then moves at the speed
-// the streams take it, and does not queue up in every client's socket.
+// An app publishes events to named topics, and each stream receives the
+// topics its subscription names. The app decides those topics from the
+// request (the adapters' Topics function), so a client never chooses its way
+// into a topic the app did not allow. Topics cost nothing until a stream or an
+// event uses them, and are forgotten once idle.
 //
-// Each stream runs Hub.Serve on the request's goroutine. One hub goroutine
-// sends heartbeats to idle streams and forgets old history. A few more (one
-// per CPU) write new events to parked streams on plain sockets (taken-over
-// connections, see WithTakeover) without waking their goroutines: one
-// non-blocking write each, handing over to the stream's goroutine only when
-// the socket cannot take it all. While Publish is being paced and the writers
-// are busy, one of them rests: an outrun hub leaves a CPU to the rest of the
-// process, and the publisher slows to what the others deliver.
-//
-// # Example
-//
-//	hub := core.NewHub(core.WithHeartbeat(15 * time.Second))
+//	hub := core.NewHub()
 //	defer hub.Close()
-//	// an adapter calls hub.Serve for each stream; the app publishes:
-//	_, err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
+//	id, err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
+//
+// A stream may also get events of its own (Subscriber.Send), events to every
+// stream (Hub.PublishAll), the current state first (WithSnapshot), and
+// heartbeats whenever it is idle (WithHeartbeat).
 //
 // # Ids and replay
 //
-// Hub-assigned ids carry a random epoch, so an id from another hub or an
-// earlier run is never mistaken for a current one: it resolves to
-// ReplayMiss, like a garbage or too-old id, and the stream starts live. An
-// app may set Event.ID itself; a Last-Event-ID is then found by searching the
-// subscriber's topics' history for it, so replay works as long as app ids are
-// unique within the history. A broker's ids (see Broker) work the same way.
-// Replay is exact: the missed events in order, then live ones, with no gap and
-// no duplicate, even while events are being published.
+// Every published event gets an id, which Publish returns and clients send
+// back as Last-Event-ID when they reconnect. The stream then resumes exactly:
+// the missed events in order, then live ones, with no gap and no duplicate,
+// as long as the topic's history (WithHistory) still holds them. Hub-assigned
+// ids carry a random epoch, so an id from another hub or an earlier run is
+// never mistaken for a current one: like a garbage or too-old id, it resolves
+// to ReplayMiss and the stream starts live (the snapshot, if any, tells the
+// client the state). An app may set Event.ID itself; replay then finds it in
+// the history. With a Broker, ids mean the same on every instance.
+//
+// # Limits
+//
+// Everything a client can influence is bounded: the topics per subscription,
+// the streams per hub and per client address, the Last-Event-ID it sends, the
+// history each topic keeps. A client that stops reading is cut off when a
+// write has waited WithWriteTimeout; one that falls further behind than its
+// topic's history is disconnected (ErrLagged) and resumes with Last-Event-ID.
+// Publish never waits on a client, unless the app asks it to (WithBackpressure).
 //
 // # Shutdown
 //
-// An SSE stream never goes idle, so an HTTP server's graceful shutdown waits
-// for it forever. Shut the hub down first (net/http: from
-// Server.RegisterOnShutdown; fiber: before App.Shutdown); every Serve then
-// returns ErrClosed.
+// An SSE stream never goes idle, so an HTTP server's graceful shutdown would
+// wait for it until its deadline. Shut the hub down with the server, in one
+// call: httpsse.Shutdown (net/http, gin) or fibersse.Shutdown (fiber). Every
+// stream gets the shutdown event (WithShutdownEvent) and ends.
+//
+// # How an event travels
+//
+// Publish (hub.go) encodes the event once, gives it the next sequence number,
+// and appends the frame to a ring per topic (ring.go), which is both the
+// topic's history and its fan-out queue. It then wakes the topic's parked
+// streams (sublist.go); a busy stream costs it one atomic load. Each stream
+// runs Subscriber.Serve (serve.go) on one goroutine: the request's, or for a
+// connection taken over from the server (WithTakeover), one the hub owns. It
+// copies every frame from its cursor up to the newest into its buffer and
+// flushes once, so a busy stream sends many events per write, then parks
+// until woken. One goroutine per hub sends heartbeats, checks taken-over
+// sockets for clients that left (liveness.go), and forgets old history.
 package core

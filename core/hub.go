@@ -21,12 +21,11 @@ const MaxTopicLength = 256
 //
 // All methods are safe for concurrent use. Publish never blocks on a client:
 // a stream that falls further behind than its topic's history is disconnected
-// and resumes with Last-Event-ID. When many of a topic's streams are far
-// behind, Publish waits briefly for them (see WithBackpressure).
+// and resumes with Last-Event-ID.
 //
-// Be sure to call Shutdown (or Close): it ends every stream and the hub's own
-// goroutine. Register it before your HTTP server's shutdown, because an SSE
-// stream never goes idle on its own (see the ginsse and fibersse packages).
+// Shut a hub down (Shutdown, or Close) with the HTTP server that serves its
+// streams, since an SSE stream never goes idle on its own: httpsse.Shutdown
+// and fibersse.Shutdown do both in the right order.
 type Hub struct {
 	opt           options
 	epoch         string // prefix of hub-assigned ids: ids from another hub or run never match

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ssehub/ssehub/core"
@@ -94,16 +96,26 @@ func TestHub_RetryThenHeartbeatsOnIdleStreams(t *testing.T) {
 	assert.True(t, "heartbeats counted", h.Stats().Heartbeats >= 2)
 }
 
+// TestHub_NoHeartbeatWhileBusy: a stream that gets an event every 20 ms gets
+// no heartbeat at a 200 ms interval. The clock is synctest's, so the test
+// waits for no real time.
 func TestHub_NoHeartbeatWhileBusy(t *testing.T) {
-	h := newHub(t, core.WithHeartbeat(200*time.Millisecond))
-	c := connect(t, h, core.Subscription{Topics: []string{"a"}})
-	deadline := time.Now().Add(time.Second)
-	for i := 0; time.Now().Before(deadline); i++ {
-		publish(t, h, core.Event{Data: strconv.Itoa(i)}, "a")
-		assert.Equal(t, "event", c.next().Data, strconv.Itoa(i))
-		time.Sleep(20 * time.Millisecond)
-	}
-	assert.Equal(t, "comments on a busy stream", c.commentCount(), 0)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t, core.WithHeartbeat(200*time.Millisecond))
+		server, conn := net.Pipe()
+		c := serveOver(t, h, core.Subscription{Topics: []string{"a"}}, server, conn)
+		for i := range 50 { // a second, busy all along
+			publish(t, h, core.Event{Data: strconv.Itoa(i)}, "a")
+			assert.Equal(t, "event", c.next().Data, strconv.Itoa(i))
+			time.Sleep(20 * time.Millisecond)
+		}
+		assert.Equal(t, "comments on a busy stream", c.commentCount(), 0)
+
+		time.Sleep(time.Second) // then idle: a heartbeat comes
+		buf := make([]byte, 64)
+		n, _ := conn.Read(buf)
+		assert.Equal(t, "once idle", string(buf[:n]), ": ping\n\n")
+	})
 }
 
 func TestHub_ReplayAfterReconnect(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ssehub/ssehub/core"
@@ -139,24 +140,25 @@ func TestHub_Shutdown(t *testing.T) {
 }
 
 func TestHub_ShutdownCutsOffStuckClients(t *testing.T) {
-	h := core.NewHub(core.WithWriteTimeout(time.Hour))
-	served, _ := stuckClient(t, h, "t")
-	pad := strings.Repeat("x", 4096)
-	for range 200 { // far more than the socket buffers hold
-		publish(t, h, core.Event{Data: pad}, "t")
-	}
-	time.Sleep(100 * time.Millisecond) // for the stream to fill the buffers and block
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := h.Shutdown(ctx)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.True(t, "returned promptly", time.Since(start) < 5*time.Second)
-	select {
-	case <-served:
-	case <-time.After(5 * time.Second):
-		t.Fatal("stuck stream still running")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := core.NewHub(core.WithWriteTimeout(time.Hour))
+		server, conn := net.Pipe() // conn is never read: a write blocks until cut off
+		defer conn.Close()
+		served := make(chan error, 1)
+		go func() {
+			served <- h.Serve(context.Background(), connStream{bufio.NewWriterSize(server, 4096), server}, core.Subscription{Topics: []string{"t"}})
+		}()
+		synctest.Wait() // subscribed and parked
+		publish(t, h, core.Event{Data: strings.Repeat("x", 8192)}, "t")
+		synctest.Wait() // the stream is blocked in its write
+
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		assert.ErrorIs(t, h.Shutdown(ctx), context.DeadlineExceeded)
+		assert.Equal(t, "returned when ctx ended", time.Since(start), 200*time.Millisecond)
+		assert.True(t, "stuck stream cut off", <-served != nil)
+	})
 }
 
 func TestHub_ShutdownDuringHeavyPublishing(t *testing.T) {
@@ -177,7 +179,7 @@ func TestHub_ShutdownDuringHeavyPublishing(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, "publishers under way", func() bool { return h.Stats().Published >= 1000 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	assert.NoError(t, h.Shutdown(ctx))

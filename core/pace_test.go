@@ -171,7 +171,8 @@ func TestBackpressure_WaitEndsWithContextAndShutdown(t *testing.T) {
 		h.Publish(core.Event{Data: payload}, "t")
 		done <- time.Now()
 	}()
-	time.Sleep(200 * time.Millisecond)
+	paced := h.Stats().Paced
+	waitFor(t, "a Publish waiting", func() bool { return h.Stats().Paced > paced })
 	shut := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

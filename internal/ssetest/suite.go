@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/core"
-	"github.com/ssehub/ssehub/internal/transport"
 	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/transport"
 )
 
 // A Target is an app under test, served on 127.0.0.1, with these routes:

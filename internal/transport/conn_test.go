@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/internal/transport"
 	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/transport"
 )
 
 func TestConnStream_HeadThenChunks(t *testing.T) {
