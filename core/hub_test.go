@@ -54,6 +54,22 @@ func TestHub_PublishAllReachesEveryTopic(t *testing.T) {
 	assert.Equal(t, "b", b.next().Data, "hi")
 }
 
+// TestHub_PublishReturnsTheID: the id Publish returns is the one clients
+// see: the hub's, or the app's own.
+func TestHub_PublishReturnsTheID(t *testing.T) {
+	h := newHub(t)
+	c := connect(t, h, core.Subscription{Topics: []string{"a"}})
+	id := publish(t, h, core.Event{Data: "1"}, "a")
+	assert.Equal(t, "hub id", c.next().ID, id)
+	assert.Equal(t, "app id", publish(t, h, core.Event{ID: "order-7", Data: "2"}, "a"), "order-7")
+	assert.Equal(t, "app id seen", c.next().ID, "order-7")
+	id, err := h.PublishAll(core.Event{Data: "3"})
+	assert.NoError(t, err)
+	e := c.next()
+	assert.Equal(t, "PublishAll id", e.ID, id)
+	assert.True(t, "ids differ", id != "" && seqOf(t, id) != "")
+}
+
 func TestHub_PublishErrors(t *testing.T) {
 	h := newHub(t)
 	assert.ErrorIs(t, errOf(h.Publish(core.Event{})), core.ErrNoTopics)
@@ -321,7 +337,7 @@ func TestHub_HookPanicsEndOnlyThatStream(t *testing.T) {
 	for _, meta := range []string{"boom-connect", "boom-snapshot", "bad-snapshot", "err-snapshot"} {
 		c := connect(t, h, core.Subscription{Topics: []string{"a"}, Meta: meta})
 		err := c.wait()
-		assert.True(t, meta+" ends with an error: "+fmt.Sprint(err), err != nil)
+		assert.True(t, meta+" ends with ErrHook: "+fmt.Sprint(err), errors.Is(err, core.ErrHook))
 	}
 	publish(t, h, core.Event{Data: "still here"}, "a")
 	assert.Equal(t, "other stream unaffected", good.next().Data, "still here")

@@ -93,7 +93,7 @@ func TestBroker_MultiTopicPublishOnceOneID(t *testing.T) {
 	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	xyA, xyB, yB := dial(t, a, "", "x", "y"), dial(t, b, "", "x", "y"), dial(t, b, "", "y")
 
-	ssetest.Publish(t, b.hub, core.Event{Data: "both"}, "x", "y")
+	both := ssetest.Publish(t, b.hub, core.Event{Data: "both"}, "x", "y")
 	ssetest.Publish(t, a.hub, core.Event{Data: "x only"}, "x")
 	ssetest.Publish(t, a.hub, core.Event{Data: "y only"}, "y", "y")
 	ssetest.Publish(t, b.hub, core.Event{Data: "end"}, "x", "y")
@@ -105,6 +105,7 @@ func TestBroker_MultiTopicPublishOnceOneID(t *testing.T) {
 	ey := yB.nextN(3)
 	assert.Equal(t, "y only client", datas(ey), []string{"both", "y only", "end"})
 	assert.Equal(t, "one id for both topics", ey[0].ID, ea[0].ID)
+	assert.Equal(t, "Publish returned the id clients see", both, ea[0].ID)
 
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer rc.Close()
@@ -140,7 +141,7 @@ func TestBroker_AppIDTypeRetry(t *testing.T) {
 	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
 	cb := dial(t, b, "", "t")
 	want := core.Event{ID: "order-17", Type: "order", Data: "line 1\nline 2", Retry: 1500 * time.Millisecond}
-	ssetest.Publish(t, a.hub, want, "t")
+	assert.Equal(t, "returned id", ssetest.Publish(t, a.hub, want, "t"), "order-17")
 	assert.Equal(t, "event", cb.next(), want)
 }
 

@@ -147,8 +147,9 @@ func testTopicsFromRequest(t *testing.T, newTarget NewTarget) {
 	check(t, "a query cannot add topics", resp.StatusCode, 403)
 	resp, _ = Get(t, tg.URL+"/panic", "Accept", "text/event-stream")
 	check(t, "topic function panic", resp.StatusCode, 500)
-	resp, _ = Get(t, tg.URL+"/many", "Accept", "text/event-stream")
+	resp, body = Get(t, tg.URL+"/many", "Accept", "text/event-stream")
 	check(t, "too many topics", resp.StatusCode, 400)
+	check(t, "400 body", body, "ssehub: too many topics: 100, at most 32\n")
 
 	Publish(t, tg.Hub, core.Event{Data: "for alice"}, "user:alice")
 	Publish(t, tg.Hub, core.Event{Data: "for bob"}, "user:bob")
