@@ -51,6 +51,13 @@ type Message struct {
 	// exactly on any hub. Zero lets the hub number messages as they arrive
 	// (then only single-topic resumes across hubs are exact).
 	Seq uint64
+	// Live marks an event without an id that is never replayed
+	// (Hub.PublishLive, topics without history); ID is then empty. A broker
+	// carries it to every hub, and need not keep it.
+	Live bool
+	// Comment marks a live comment (Hub.PublishComment): Event.Data is its
+	// text.
+	Comment bool
 }
 
 // A BrokerStater is a Broker that reports its health; Hub.Stats includes it.

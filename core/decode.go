@@ -39,7 +39,8 @@ type Decoder struct {
 	typ         string
 	lastEventID string
 	retry       time.Duration // reconnection time, as set by the stream
-	pendRetry   time.Duration // retry seen since the last blank line
+	pendRetry   time.Duration // retry seen since the last blank line (RetryNow: 0)
+	pendID      bool          // an id field seen since the last blank line
 }
 
 // NewDecoder returns a Decoder that reads from r.
@@ -55,8 +56,9 @@ func NewDecoder(r io.Reader) *Decoder {
 //   - blocks without a data field are not dispatched, and an event cut off by
 //     the end of the stream is discarded.
 //
-// Event.Retry is the last valid "retry:" field of the event's block, if any.
-// At the end of the stream Next returns io.EOF.
+// Event.Retry is the last valid "retry:" field of the event's block, if any
+// (RetryNow for 0), and Event.ResetID is set when the block's id field reset
+// the last event ID to empty. At the end of the stream Next returns io.EOF.
 func (d *Decoder) Next() (Event, error) {
 	for {
 		line, err := d.readLine()
@@ -109,25 +111,29 @@ func (d *Decoder) field(name string, value []byte) error {
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 {
 			d.lastEventID = decodeUTF8(value)
+			d.pendID = true
 		}
 	case "retry":
 		if ms, ok := parseDigits(value); ok {
 			d.retry = time.Duration(ms) * time.Millisecond
 			d.pendRetry = d.retry
+			if ms == 0 {
+				d.pendRetry = RetryNow
+			}
 		}
 	}
 	return nil
 }
 
 func (d *Decoder) dispatch() (Event, bool) {
-	retry := d.pendRetry
-	d.pendRetry = 0
+	retry, reset := d.pendRetry, d.pendID && d.lastEventID == ""
+	d.pendRetry, d.pendID = 0, false
 	if !d.hasData {
 		d.typ = ""
 		return Event{}, false
 	}
 	data := d.data[:len(d.data)-1] // the spec removes the last LF
-	ev := Event{ID: d.lastEventID, Type: d.typ, Data: decodeUTF8(data), Retry: retry}
+	ev := Event{ID: d.lastEventID, Type: d.typ, Data: decodeUTF8(data), Retry: retry, ResetID: reset}
 	d.data, d.hasData, d.typ = d.data[:0], false, ""
 	return ev, true
 }

@@ -30,9 +30,19 @@ type Event struct {
 	// It must be valid UTF-8 (browsers would replace invalid bytes).
 	Data string
 	// Retry, when positive, is sent as the "retry:" field: how long the client waits
-	// before it reconnects. It must be a whole number of milliseconds.
+	// before it reconnects. It must be a whole number of milliseconds. RetryNow
+	// sends "retry: 0": reconnect at once.
 	Retry time.Duration
+	// ResetID sends an empty "id:" field, which resets the client's last
+	// event id: a browser then reconnects without Last-Event-ID. ID must be
+	// empty. Hub.Publish keeps such an event out of the history, like
+	// Hub.PublishLive.
+	ResetID bool
 }
+
+// RetryNow, as Event.Retry, sends "retry: 0": the client reconnects at once
+// when the stream ends.
+const RetryNow time.Duration = -1
 
 // TextEvent returns an event of the given type carrying text.
 func TextEvent(typ, data string) Event { return Event{Type: typ, Data: data} }
@@ -65,8 +75,11 @@ func (e Event) Validate() error {
 	if !utf8.ValidString(e.Data) {
 		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidData)
 	}
-	if e.Retry < 0 || e.Retry%time.Millisecond != 0 {
-		return fmt.Errorf("%w: %v is not a whole, non-negative number of milliseconds", ErrInvalidRetry, e.Retry)
+	if e.Retry != RetryNow && (e.Retry < 0 || e.Retry%time.Millisecond != 0) {
+		return fmt.Errorf("%w: %v is not a whole, non-negative number of milliseconds (RetryNow sends 0)", ErrInvalidRetry, e.Retry)
+	}
+	if e.ResetID && e.ID != "" {
+		return fmt.Errorf("%w: ResetID with ID %q: an id is either reset or set", ErrInvalidID, e.ID)
 	}
 	return nil
 }
@@ -103,16 +116,23 @@ func AppendEvent(dst []byte, e Event) ([]byte, error) {
 func appendValidEvent(dst []byte, e Event) []byte {
 	if e.ID != "" {
 		dst = appendField(dst, "id: ", e.ID)
+	} else if e.ResetID {
+		dst = append(dst, "id:\n"...)
 	}
 	if e.Type != "" {
 		dst = appendField(dst, "event: ", e.Type)
 	}
-	if e.Retry > 0 {
-		dst = append(dst, "retry: "...)
-		dst = strconv.AppendInt(dst, int64(e.Retry/time.Millisecond), 10)
-		dst = append(dst, '\n')
+	if e.Retry != 0 {
+		dst = appendRetry(dst, e.Retry)
 	}
 	dst = appendLines(dst, "data:", e.Data)
+	return append(dst, '\n')
+}
+
+// appendRetry appends the "retry:" field for d (RetryNow: 0).
+func appendRetry(dst []byte, d time.Duration) []byte {
+	dst = append(dst, "retry: "...)
+	dst = strconv.AppendInt(dst, max(int64(d/time.Millisecond), 0), 10)
 	return append(dst, '\n')
 }
 

@@ -33,6 +33,8 @@ func TestAppendEvent_Bytes(t *testing.T) {
 		{"colon in data", core.Event{Data: ":not a comment"}, "data: :not a comment\n\n"},
 		{"NUL in data", core.Event{Data: "a\x00b"}, "data: a\x00b\n\n"},
 		{"unicode", core.Event{Type: "ü", Data: "日本\u2028x"}, "event: ü\ndata: 日本\u2028x\n\n"},
+		{"retry 0", core.Event{Data: "x", Retry: core.RetryNow}, "retry: 0\ndata: x\n\n"},
+		{"id reset", core.Event{ResetID: true, Data: "x"}, "id:\ndata: x\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +79,8 @@ func TestAppendEvent_Invalid(t *testing.T) {
 		{"type with LF", core.Event{Type: "a\nb"}, core.ErrInvalidType},
 		{"type with CR", core.Event{Type: "a\r"}, core.ErrInvalidType},
 		{"invalid UTF-8", core.Event{Data: "a\xffb"}, core.ErrInvalidData},
+		{"reset and set id", core.Event{ID: "1", ResetID: true}, core.ErrInvalidID},
+		{"negative retry other than RetryNow", core.Event{Retry: -2 * time.Millisecond}, core.ErrInvalidRetry},
 		{"negative retry", core.Event{Retry: -time.Second}, core.ErrInvalidRetry},
 		{"sub-millisecond retry", core.Event{Retry: 1500 * time.Microsecond}, core.ErrInvalidRetry},
 	}

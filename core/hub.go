@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxTopicLength is the longest topic name accepted, in bytes.
@@ -129,30 +130,82 @@ func (h *Hub) Publish(e Event, topics ...string) (id string, err error) {
 // PublishAll sends e to every subscriber of the hub, whatever its topics, and
 // returns its id, as Publish does.
 func (h *Hub) PublishAll(e Event) (id string, err error) {
-	return h.publish(context.Background(), e, nil)
+	return h.publish(context.Background(), e, nil, sendEvent)
 }
 
 // PublishContext is Publish with a context that bounds the broker's work, or,
 // without a broker, the backpressure wait (WithBackpressure).
 func (h *Hub) PublishContext(ctx context.Context, e Event, topics ...string) (id string, err error) {
+	if err := checkPublishTopics(topics); err != nil {
+		return "", err
+	}
+	return h.publish(ctx, e, topics, sendEvent)
+}
+
+// PublishLive sends e to the streams on topics now, and to nobody later: it
+// carries no id, is not kept for replay, and does not move a client's
+// Last-Event-ID. For what only matters live: a typing indicator, a progress
+// tick. e.ID must be empty (e.ResetID may be set). Errors are Publish's.
+func (h *Hub) PublishLive(e Event, topics ...string) error {
+	if err := checkPublishTopics(topics); err != nil {
+		return err
+	}
+	if e.ID != "" {
+		return fmt.Errorf("%w: PublishLive sends no id, got %q", ErrInvalidID, e.ID)
+	}
+	_, err := h.publish(context.Background(), e, topics, sendLive)
+	return err
+}
+
+// PublishComment sends text as comment lines (": text") to the streams on
+// topics now: clients ignore them, and they are not kept for replay. Some
+// proxies and clients want padding or a keep-alive of their own; the hub's
+// heartbeats (WithHeartbeat) already keep idle streams open. text must be
+// valid UTF-8; each of its lines becomes one comment line.
+func (h *Hub) PublishComment(text string, topics ...string) error {
+	if err := checkPublishTopics(topics); err != nil {
+		return err
+	}
+	if !utf8.ValidString(text) {
+		return fmt.Errorf("%w: comment is not valid UTF-8", ErrInvalidData)
+	}
+	_, err := h.publish(context.Background(), Event{Data: text}, topics, sendComment)
+	return err
+}
+
+func checkPublishTopics(topics []string) error {
 	if len(topics) == 0 {
-		return "", ErrNoTopics
+		return ErrNoTopics
 	}
 	for _, t := range topics {
 		if err := ValidateTopic(t); err != nil {
-			return "", err
+			return err
 		}
 	}
-	return h.publish(ctx, e, topics)
+	return nil
 }
 
-func (h *Hub) publish(ctx context.Context, e Event, topics []string) (string, error) {
+// What publish sends: an event, one without id or replay, or a comment.
+type sendKind uint8
+
+const (
+	sendEvent sendKind = iota
+	sendLive
+	sendComment // live too; e.Data is the text
+)
+
+// publish serves Publish, PublishAll (topics nil), PublishLive and
+// PublishComment. A live event gets no id and no place in replay; so do the
+// events of topics that keep no history (WithNoHistory).
+func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKind) (string, error) {
 	if err := e.Validate(); err != nil {
 		return "", err
 	}
 	if h.isClosed() {
 		return "", ErrClosed
 	}
+	isComment := kind == sendComment
+	live := kind != sendEvent || e.ResetID || h.noHistory(topics)
 	h.stats.published.Add(1)
 	if b := h.opt.broker; b != nil {
 		ctx, cancel := context.WithTimeout(ctx, h.opt.brokerTimeout)
@@ -161,58 +214,79 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) (string, er
 		e.ID = ""
 		// The broker keeps its own copy of topics, so the caller's variadic
 		// slice stays on its stack.
-		id, err := b.Publish(ctx, Message{ID: id, Topics: slices.Clone(topics), Event: e})
+		m := Message{ID: id, Topics: slices.Clone(topics), Event: e, Live: live, Comment: isComment}
+		id, err := b.Publish(ctx, m)
 		if err != nil {
 			h.stats.brokerErrors.Add(1)
 			return "", fmt.Errorf("ssehub: publish through broker: %w", err)
 		}
 		return id, nil
 	}
+	f := h.newFrame(e, live, isComment)
 	var stack [4]*topic
-	f, woken := h.append(e, topics, e.ID == "", true, 0, nil, stack[:0])
-	if f == nil {
+	woken, ok := h.append(f, topics, true, 0, nil, stack[:0])
+	if !ok {
 		return "", ErrClosed // append takes every event while the hub is open
 	}
 	h.pace(ctx, woken)
 	return f.wireID(), nil
 }
 
+// noHistory reports whether every one of topics keeps no history.
+func (h *Hub) noHistory(topics []string) bool {
+	if h.opt.noHistory == nil || topics == nil {
+		return false
+	}
+	for _, t := range topics {
+		if !h.opt.noHistory(t) {
+			return false
+		}
+	}
+	return true
+}
+
 // idRoom is the space left before an encoded frame for "id: <epoch>-<seq>\n".
 const idRoom = 4 + 8 + 1 + 20 + 1
 
-// append encodes e once and adds it to the rings of topics (nil: every
-// subscriber), counts it in taken (when not nil), then wakes their streams:
-// so a client never sees an event before the counter does. With assignID it
-// writes a hub id. A broker's seq, when not zero, orders the event instead of
-// the hub's next number. It returns the frame, nil if the hub is closed or no
-// ring took it, and woken with the topics it appended to added (publishers
-// pace on them).
-func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64, taken *atomic.Uint64, woken []*topic) (*frame, []*topic) {
-	var buf []byte
-	if assignID {
-		buf = appendValidEvent(make([]byte, idRoom, idRoom+len(e.Data)+len(e.Type)+32), e)
-	} else {
-		buf = appendValidEvent(nil, e)
+// newFrame encodes e once. A frame whose id the hub assigns (e.ID empty, not
+// live) keeps room before the event for the id line, which append writes
+// once it knows the number. A comment frame carries e.Data as comment lines.
+func (h *Hub) newFrame(e Event, live, comment bool) *frame {
+	f := &frame{id: e.ID, live: live, at: time.Now().UnixNano()}
+	switch {
+	case comment:
+		f.data = AppendComment(nil, e.Data)
+	case e.ID == "" && !live:
+		f.hubID = true
+		f.data = appendValidEvent(make([]byte, idRoom, idRoom+len(e.Data)+len(e.Type)+32), e)
+	default:
+		f.data = appendValidEvent(nil, e)
 	}
-	f := &frame{data: buf, at: time.Now().UnixNano()}
-	if !assignID {
-		f.id = e.ID
-	}
+	return f
+}
 
+// append numbers f and adds it to the rings of topics (nil: every
+// subscriber), counts it in taken (when not nil), then wakes their streams:
+// so a client never sees an event before the counter does. A frame with a
+// hub id gets its id line here. A broker's seq, when not zero, orders the
+// event instead of the hub's next number. It returns woken with the topics it
+// appended to added (publishers pace on them), and false if the hub is closed
+// or no ring took it.
+func (h *Hub) append(f *frame, topics []string, create bool, seq uint64, taken *atomic.Uint64, woken []*topic) ([]*topic, bool) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return nil, woken
+		return woken, false
 	}
 	if seq == 0 {
 		seq = h.seq + 1
 	}
 	h.seq = max(h.seq, seq) // a topic's history, filled late, comes with older numbers
 	f.seq = seq
-	if assignID {
+	if f.hubID {
 		id := strconv.AppendUint(append(append([]byte("id: "), h.epoch...), '-'), f.seq, 10)
 		id = append(id, '\n')
-		f.data = buf[idRoom-len(id):]
+		f.data = f.data[idRoom-len(id):]
 		copy(f.data, id)
 	}
 	if topics == nil {
@@ -237,7 +311,7 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 	h.committed.Store(h.seq)
 	h.mu.Unlock()
 	if len(woken) == 0 {
-		return nil, woken
+		return woken, false
 	}
 	if taken != nil {
 		taken.Add(1)
@@ -245,7 +319,7 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 	for _, t := range woken {
 		t.subs.notifyAll()
 	}
-	return f, woken
+	return woken, true
 }
 
 // newTopicLocked creates a topic. Events published to the name before now are
@@ -253,6 +327,7 @@ func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64
 // replay into it can only start from the current sequence number.
 func (h *Hub) newTopicLocked(name string) *topic {
 	t := &topic{ring: newRing(h.opt.historySize, h.seq), idleAt: time.Now().UnixNano()}
+	t.ring.noReplay = h.opt.noHistory != nil && h.opt.noHistory(name)
 	h.topics[name] = t
 	return t
 }
@@ -269,7 +344,7 @@ func (h *Hub) deliver(m Message) {
 	if len(topics) == 0 {
 		topics = nil
 	}
-	h.append(e, topics, m.ID == "", false, m.Seq, &h.stats.brokerDelivered, nil)
+	h.append(h.newFrame(e, m.Live, m.Comment), topics, false, m.Seq, &h.stats.brokerDelivered, nil)
 }
 
 // Subscribers returns how many streams are on topic now.

@@ -21,6 +21,7 @@ type options struct {
 	maxSubscribers   int
 	maxPerClient     int
 	maxTopics        int
+	noHistory        func(topic string) bool
 	snapshot         func(*Subscriber) ([]Event, error)
 	onConnect        func(*Subscriber)
 	onDisconnect     func(*Subscriber, DisconnectReason)
@@ -41,6 +42,7 @@ func defaultOptions() options {
 		heartbeat:     15 * time.Second,
 		writeTimeout:  10 * time.Second,
 		maxTopics:     32,
+		retry:         -1, // none sent
 		logger:        slog.New(slog.DiscardHandler),
 		brokerTimeout: 5 * time.Second,
 		takeover:      true,
@@ -69,6 +71,17 @@ func WithHistory(events int, maxAge time.Duration) Option {
 	mustPositive("WithHistory events", events)
 	mustPositive("WithHistory maxAge", maxAge)
 	return func(o *options) { o.historySize, o.historyAge = events, maxAge }
+}
+
+// WithNoHistory makes the topics for which match returns true keep no
+// history: their events carry no id and are never replayed, so a client's
+// Last-Event-ID does not move with them. For state whose latest value is all
+// a reconnecting client wants (a count, a price): give it that with
+// WithSnapshot. An event published to several topics gets an id if any of
+// them keeps history.
+// Default: every topic keeps history (WithHistory).
+func WithNoHistory(match func(topic string) bool) Option {
+	return func(o *options) { o.noHistory = match }
 }
 
 // WithHistoryBytes bounds the encoded bytes each topic keeps; the oldest events
@@ -123,9 +136,10 @@ func WithBackpressure(lag int, maxWait time.Duration) Option {
 }
 
 // WithRetry sends "retry:" with d at the start of every stream, telling the
-// client how long to wait before reconnecting. It is sent on every connect,
-// since not every client remembers it across reconnects.
-// Default: 0, none sent (browsers then wait about 3s).
+// client how long to wait before reconnecting; 0 means at once. It is sent
+// on every connect, since not every client remembers it across reconnects.
+// Default: none sent (browsers then wait about 3s); a stream then starts
+// with a comment line, so that its body starts at once.
 func WithRetry(d time.Duration) Option {
 	mustNonNegative("WithRetry", d)
 	if d%time.Millisecond != 0 {

@@ -8,17 +8,19 @@ import (
 // A frame is one encoded event, shared by every stream that writes it.
 type frame struct {
 	seq   uint64 // the hub's order; also the id's number for hub-assigned ids
-	id    string // wire id when it is not hub-assigned ("" otherwise)
+	id    string // the app's id, when it set one
 	data  []byte // the complete encoded frame; never modified
 	at    int64  // when it was appended, unix nanoseconds (history age)
 	own   bool   // sent to one subscriber (Subscriber.Send): never replay's or a snapshot's
+	live  bool   // no id, never replayed (Hub.PublishLive, comments, topics without history)
+	hubID bool   // its id is the hub's: "id: <epoch>-<seq>", its first line
 	first entry  // the entry of the first ring it is appended to: one allocation less
 }
 
-// wireID is the id clients see for f: the app's, or the hub's, which the
-// frame's first line carries ("id: <epoch>-<seq>").
+// wireID is the id clients see for f: the app's, the hub's, which the
+// frame's first line carries ("id: <epoch>-<seq>"), or none.
 func (f *frame) wireID() string {
-	if f.id != "" {
+	if !f.hubID {
 		return f.id
 	}
 	line, _, _ := bytes.Cut(f.data, []byte("\n"))
@@ -47,6 +49,8 @@ type ring struct {
 	dropped uint64 // seq of the newest frame no longer held: replay must start after it
 	bytes   int    // encoded bytes held
 	max     int    // capacity, a power of two
+
+	noReplay bool // a topic without history (WithNoHistory): a fan-out queue only
 }
 
 type ringBuf struct {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 )
 
@@ -23,7 +22,10 @@ type Stream interface {
 // maxBatch bounds the bytes written under one write deadline.
 const maxBatch = 256 << 10
 
-var heartbeat = []byte(": ping\n\n")
+var (
+	heartbeat   = []byte(": ping\n\n")
+	openComment = []byte(": open\n\n") // a stream's first bytes when it sends no retry field
+)
 
 // Serve subscribes and streams: Subscribe, then Subscriber.Serve. Adapters
 // that must answer a refused subscription with an HTTP status call the two
@@ -104,12 +106,15 @@ func (h *Hub) appPanicked(what string, p any) {
 func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error) {
 	h := s.hub
 	b := batch{s: s, w: w}
-	if r := h.opt.retry; r > 0 {
+	// The first bytes go out with the headers, now: some clients (Firefox)
+	// fire EventSource's open only when the body starts.
+	if r := h.opt.retry; r >= 0 {
 		var line [32]byte
-		b.write(strconv.AppendInt(append(line[:0], "retry: "...), int64(r/time.Millisecond), 10))
-		b.write([]byte("\n\n"))
+		b.write(append(appendRetry(line[:0], r), '\n'))
+	} else {
+		b.write(openComment)
 	}
-	if err := b.flush(); err != nil { // the headers go out now, whatever follows
+	if err := b.flush(); err != nil {
 		return classify(err)
 	}
 	if fn := h.opt.onConnect; fn != nil {
@@ -312,14 +317,16 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 }
 
 // written reports whether f, or the event it carries, needs no writing: it
-// was replaced by replay or the snapshot, or came already through another of
-// the subscriber's rings (the same frame, or, filled in by a broker, a copy
+// was replaced by replay or the snapshot, is a live event from before the
+// stream began, or came already through another of the subscriber's rings (the same frame, or, filled in by a broker, a copy
 // with the same number). Frames sent to this subscriber alone may share the
 // number of the event before them, so they are told apart.
 func (s *Subscriber) written(f *frame) bool {
 	switch {
 	case f.seq <= s.skipUpTo && !f.own, f.seq < s.lastSeq, f == s.lastFrame:
 		return true
+	case f.live && !f.own && f.seq <= s.start:
+		return true // published before the stream began: live only, never replayed
 	case f.seq == s.lastSeq:
 		return !f.own && s.lastFrame != nil && !s.lastFrame.own
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // A Subscription says what a new stream wants. Adapters build it from the
@@ -146,13 +147,18 @@ func (s *Subscriber) Send(e Event) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
+	return s.send(&frame{data: appendValidEvent(nil, e), id: e.ID})
+}
+
+// send queues f for this subscriber alone.
+func (s *Subscriber) send(f *frame) error {
 	select {
 	case <-s.closed:
 		return fmt.Errorf("%w: subscriber gone", ErrClosed)
 	default:
 	}
+	f.own, f.at = true, time.Now().UnixNano()
 	h := s.hub
-	f := &frame{data: appendValidEvent(nil, e), id: e.ID, at: time.Now().UnixNano(), own: true}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -169,6 +175,17 @@ func (s *Subscriber) Send(e Event) error {
 		s.wakeNow()
 	}
 	return nil
+}
+
+// SendComment sends text as comment lines (": text") to this subscriber
+// alone, after whatever it was sent before (see Hub.PublishComment). It
+// returns ErrClosed once the stream has ended, or ErrInvalidData for text
+// that is not valid UTF-8.
+func (s *Subscriber) SendComment(text string) error {
+	if !utf8.ValidString(text) {
+		return fmt.Errorf("%w: comment is not valid UTF-8", ErrInvalidData)
+	}
+	return s.send(&frame{data: AppendComment(nil, text), live: true})
 }
 
 // claim takes a parked stream for the caller to wake. Publishers call it for
@@ -267,7 +284,11 @@ func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
 			s.replay = ReplayHit
 			s.lastSeq, s.skipUpTo = seq, seq
 			for i, r := range s.sources {
-				s.cursors[i] = r.after(seq)
+				if r.noReplay {
+					s.cursors[i] = r.end.Load()
+				} else {
+					s.cursors[i] = r.after(seq)
+				}
 			}
 		}
 	}
@@ -376,7 +397,7 @@ func parseSeq(s string) (uint64, error) {
 // still held. The direct ring is the subscriber's own and new, so it is skipped.
 func (h *Hub) replayableLocked(seq uint64, sources []*ring) bool {
 	for _, r := range sources[:len(sources)-1] {
-		if r.dropped > seq {
+		if r.dropped > seq && !r.noReplay {
 			return false
 		}
 	}

@@ -24,9 +24,15 @@ import (
 func New(hub *core.Hub, config ...Config) fiber.Handler {
 	cfg := configDefault(config)
 	return func(c *fiber.Ctx) error {
-		if (cfg.Next != nil && cfg.Next(c)) || !core.AcceptsEventStream(c.Get(fiber.HeaderAccept)) {
+		if cfg.Next != nil && cfg.Next(c) {
 			return c.Next()
 		}
+		// The stream, the JSON and refusals alike vary by Accept.
+		if !core.AcceptsEventStream(c.Get(fiber.HeaderAccept)) {
+			defer c.Vary(fiber.HeaderAccept) // after the handler: merged with a Vary it set
+			return c.Next()
+		}
+		c.Vary(fiber.HeaderAccept)
 		return serve(c, hub, cfg)
 	}
 }
@@ -96,7 +102,7 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 		})
 		return nil
 	}
-	rc.Response.ImmediateHeaderFlush = true // headers out before the first event
+	// Serve's first flush sends the headers with the stream's first bytes.
 	rc.SetBodyStreamWriter(func(w *bufio.Writer) { sub.Serve(ctx, &stream{Writer: w, conn: conn}) })
 	return nil
 }

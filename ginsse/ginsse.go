@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/core/httpsse"
+	"github.com/ssehub/ssehub/internal/transport"
 )
 
 // New returns middleware that serves a request as an event stream on hub when
@@ -18,7 +19,12 @@ import (
 func New(hub *core.Hub, config ...Config) gin.HandlerFunc {
 	cfg := configDefault(config)
 	return func(c *gin.Context) {
-		if (cfg.Next != nil && cfg.Next(c)) || !core.AcceptsEventStream(c.GetHeader("Accept")) {
+		if cfg.Next != nil && cfg.Next(c) {
+			c.Next()
+			return
+		}
+		transport.VaryAccept(c.Writer.Header()) // the stream, the JSON and refusals alike
+		if !core.AcceptsEventStream(c.GetHeader("Accept")) {
 			c.Next()
 			return
 		}

@@ -46,6 +46,7 @@ func Topics(names ...string) func(*http.Request) ([]string, error) {
 func New(hub *core.Hub, config ...Config) func(next http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			transport.VaryAccept(w.Header()) // the stream, the JSON and refusals alike
 			if !core.AcceptsEventStream(r.Header.Get("Accept")) {
 				next.ServeHTTP(w, r)
 				return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -63,6 +64,8 @@ func Run(t *testing.T, newTarget NewTarget) {
 		{"PerClientCap", testPerClientCap},
 		{"ShutdownUnderLoad", testShutdownUnderLoad},
 		{"HTTP10", testHTTP10},
+		{"FirstBytesAtOnce", testFirstBytesAtOnce},
+		{"VaryAndDate", testVaryAndDate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +92,7 @@ func testHeadersAndBytes(t *testing.T, newTarget NewTarget) {
 	e := c.Next()
 	check(t, "injection stays data", e.Data, "\n\ndata: injected\nevent: evil")
 	check(t, "injection not an event type", e.Type, "")
-	want := "id: a1\nevent: item\ndata: two\ndata: lines\n\n"
+	want := ": open\n\nid: a1\nevent: item\ndata: two\ndata: lines\n\n"
 	if raw := c.Raw(); !strings.HasPrefix(raw, want) {
 		t.Fatalf("bytes on the wire: %q, want prefix %q", raw, want)
 	}
@@ -314,4 +317,38 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testFirstBytesAtOnce: a stream's body starts with the headers, before any
+// event or heartbeat: Firefox fires EventSource's open only then.
+func testFirstBytesAtOnce(t *testing.T, newTarget NewTarget) {
+	for _, path := range []string{"/only", "/live"} {
+		tg := newTarget(t)
+		start := time.Now()
+		resp, conn := RawStream(t, tg.URL, path)
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second)) // heartbeats are 15s away
+		var first [64]byte
+		n, err := io.ReadAtLeast(resp.Body, first[:], len(": open\n\n"))
+		if err != nil {
+			t.Fatalf("%s: no body bytes within 2s of the request: %v", path, err)
+		}
+		check(t, path+" first bytes", string(first[:n]), ": open\n\n")
+		t.Logf("%s: first body bytes %v after the request", path, time.Since(start))
+	}
+}
+
+// testVaryAndDate: every answer of a negotiating URL says it varies by
+// Accept (the stream, the JSON, a refusal), and streams carry a Date.
+func testVaryAndDate(t *testing.T, newTarget NewTarget) {
+	tg := newTarget(t, core.WithMaxSubscribers(1))
+	c := Open(t, tg.URL+"/live")
+	check(t, "stream Vary", c.Resp.Header.Get("Vary"), "Accept")
+	if _, err := http.ParseTime(c.Resp.Header.Get("Date")); err != nil {
+		t.Fatalf("stream Date %q: %v", c.Resp.Header.Get("Date"), err)
+	}
+	resp, _ := Get(t, tg.URL+"/live", "Accept", "application/json")
+	check(t, "JSON Vary", resp.Header.Get("Vary"), "Accept")
+	resp, _ = Get(t, tg.URL+"/live", "Accept", "text/event-stream")
+	check(t, "refusal", resp.StatusCode, http.StatusServiceUnavailable)
+	check(t, "refusal Vary", resp.Header.Get("Vary"), "Accept")
 }

@@ -87,22 +87,43 @@ func Refusal(err error) (status int, body string) {
 	return status, "ssehub: " + body + "\n"
 }
 
+// VaryAccept adds Accept to h's Vary header, unless it names it (or *)
+// already: a negotiating URL answers JSON or a stream depending on Accept, and
+// a cache that ignored that would hand one to a client that asked for the
+// other (RFC 9110 §12.5.5).
+func VaryAccept(h http.Header) {
+	for _, v := range h.Values("Vary") {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok == "*" || strings.EqualFold(tok, "Accept") {
+				return
+			}
+		}
+	}
+	h.Add("Vary", "Accept")
+}
+
 // Takeover reports whether hub lets adapters take HTTP/1.1 connections over.
 func Takeover(hub *core.Hub) bool { return corelink.Takeover(hub) }
 
 // Head renders a taken-over stream's response head: 200, the headers that
-// visit yields (hop-by-hop ones are skipped: the head sets its own), then a
-// chunked HTTP/1.1 body, or for an HTTP/1.0 client one that ends with the
-// connection.
+// visit yields (hop-by-hop ones are skipped: the head sets its own), a Date
+// as servers send it (RFC 9110 §6.6.1) unless one was set, then a chunked
+// HTTP/1.1 body, or for an HTTP/1.0 client one that ends with the connection.
 func Head(visit func(yield func(k, v string)), http11 bool) []byte {
 	b := []byte("HTTP/1.1 200 OK\r\n")
+	date := false
 	visit(func(k, v string) {
 		switch http.CanonicalHeaderKey(k) {
 		case "Content-Length", "Transfer-Encoding", "Connection":
 			return
+		case "Date":
+			date = true
 		}
 		b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
 	})
+	if !date {
+		b = append(time.Now().UTC().AppendFormat(append(b, "Date: "...), http.TimeFormat), "\r\n"...)
+	}
 	if !http11 {
 		return append(b, "Connection: close\r\n\r\n"...)
 	}
