@@ -68,6 +68,9 @@ func NewHub(opts ...Option) *Hub {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.maxSubscribers < 0 {
+		o.maxSubscribers = fdCap()
+	}
 	h := &Hub{
 		opt:       o,
 		epoch:     newEpoch(),

@@ -36,16 +36,17 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		historySize:   4096,
-		historyAge:    5 * time.Minute,
-		historyBytes:  8 << 20,
-		heartbeat:     15 * time.Second,
-		writeTimeout:  10 * time.Second,
-		maxTopics:     32,
-		retry:         -1, // none sent
-		logger:        slog.New(slog.DiscardHandler),
-		brokerTimeout: 5 * time.Second,
-		takeover:      true,
+		historySize:    4096,
+		historyAge:     5 * time.Minute,
+		historyBytes:   8 << 20,
+		heartbeat:      15 * time.Second,
+		writeTimeout:   10 * time.Second,
+		maxTopics:      32,
+		retry:          -1, // none sent
+		maxSubscribers: -1, // below the open-file limit (fdCap)
+		logger:         slog.New(slog.DiscardHandler),
+		brokerTimeout:  5 * time.Second,
+		takeover:       true,
 	}
 }
 
@@ -148,9 +149,15 @@ func WithRetry(d time.Duration) Option {
 	return func(o *options) { o.retry = d }
 }
 
-// WithMaxSubscribers caps the streams the hub serves at once; Serve returns
-// ErrTooManySubscribers past it. Zero means no cap.
-// Default: 0.
+// WithMaxSubscribers caps the streams the hub serves at once; Subscribe
+// returns ErrTooManySubscribers past it, which adapters answer with 503 and
+// Retry-After. Zero means no cap.
+//
+// Default: below the process's limit of open files (RLIMIT_NOFILE, its soft
+// limit less an eighth, at least 32, for the app's other files and
+// connections), since every stream holds a socket: a process out of file
+// descriptors cannot even accept a connection to refuse it. Where the limit
+// cannot be read, or is unlimited, no cap.
 func WithMaxSubscribers(n int) Option {
 	mustNonNegative("WithMaxSubscribers", n)
 	return func(o *options) { o.maxSubscribers = n }

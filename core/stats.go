@@ -6,11 +6,12 @@ import "sync/atomic"
 // expvar or a Prometheus collector (it marshals to JSON as is). Counters
 // count from NewHub.
 type Stats struct {
-	Subscribers int            // streams now
-	Topics      map[string]int // streams now, per topic that has any
-	Connects    uint64         // streams started
-	Rejected    uint64         // subscriptions refused (limits, bad topics, broker failure)
-	Disconnects map[DisconnectReason]uint64
+	Subscribers    int            // streams now
+	MaxSubscribers int            // the cap in force (WithMaxSubscribers); 0: none
+	Topics         map[string]int // streams now, per topic that has any
+	Connects       uint64         // streams started
+	Rejected       uint64         // subscriptions refused (limits, bad topics, broker failure)
+	Disconnects    map[DisconnectReason]uint64
 
 	Published     uint64 // events accepted by Publish and PublishAll
 	Paced         uint64 // Publish calls that waited for subscribers to catch up (WithBackpressure)
@@ -83,6 +84,7 @@ func (h *Hub) Stats() Stats {
 	}
 	h.mu.Lock()
 	st.Subscribers = len(h.subs)
+	st.MaxSubscribers = h.opt.maxSubscribers
 	for name, t := range h.topics {
 		if n := t.subs.len(); n > 0 {
 			st.Topics[name] = n

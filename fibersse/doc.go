@@ -33,6 +33,19 @@
 // handler returns, so a taken-over stream is sent uncompressed (with
 // core.WithTakeover(false) it is compressed and flushed event by event).
 //
+// # Out of file descriptors
+//
+// Every stream holds a socket, so a busy app meets its process's limit of
+// open files. The hub caps its streams below that limit by default
+// (core.WithMaxSubscribers) and answers 503 with Retry-After past it, closing
+// the connection. fasthttp, though, takes a failed accept (EMFILE) as the end
+// of serving: app.Listener returns and the app is gone. Serve through
+// Listener, which waits and retries as net/http does:
+//
+//	ln, err := net.Listen("tcp", ":8080")
+//	...
+//	app.Listener(fibersse.Listener(ln))
+//
 // # Shutdown
 //
 // fiber's App.Shutdown waits for open connections, and runs its OnShutdown

@@ -58,12 +58,8 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 		if err != nil {
 			return core.Subscription{}, err
 		}
-		owned := make([]string, len(topics)) // fiber reuses the memory of strings taken from c
-		for i, t := range topics {
-			owned[i] = strings.Clone(t)
-		}
-		return core.Subscription{
-			Topics:      owned,
+		return core.Subscription{ // copies: fiber reuses the memory of strings taken from c
+			Topics:      transport.CloneStrings(topics),
 			LastEventID: strings.Clone(transport.LastEventID(c.Get("Last-Event-ID"), func(k string) string { return c.Query(k) })),
 			ClientAddr:  strings.Clone(cfg.ClientAddr(c)),
 			Meta:        cfg.Meta(c),
@@ -71,8 +67,9 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 	})
 	if err != nil {
 		status, body := transport.Refusal(err)
-		if status == fiber.StatusServiceUnavailable {
+		if status == fiber.StatusServiceUnavailable { // come back later, and free the socket now
 			c.Set(fiber.HeaderRetryAfter, transport.RetryAfterSeconds)
+			c.Set(fiber.HeaderConnection, "close")
 		}
 		return c.Status(status).SendString(body)
 	}
@@ -132,6 +129,12 @@ func (s *stream) explain(err error) error {
 	}
 	return err
 }
+
+// Listener wraps ln so that the app keeps serving when the process runs out
+// of file descriptors: fasthttp takes a failed accept (EMFILE) for the end
+// of serving, and app.Listener would return. Accept waits and retries
+// instead, as net/http does. Serve with app.Listener(fibersse.Listener(ln)).
+func Listener(ln net.Listener) net.Listener { return transport.RetryListener(ln) }
 
 // Shutdown shuts hub and then app down, in the only order that works: fiber's
 // App.Shutdown waits for open connections, and runs its OnShutdown hooks only

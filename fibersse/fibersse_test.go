@@ -2,6 +2,7 @@ package fibersse_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"testing"
@@ -105,5 +106,28 @@ func TestSoak(t *testing.T) { ssetest.Soak(t, newTarget) }
 func TestSuite_NoTakeover(t *testing.T) {
 	ssetest.Run(t, func(t *testing.T, opts ...core.Option) *ssetest.Target {
 		return newTarget(t, append(opts, core.WithTakeover(false))...)
+	})
+}
+
+// TestOutOfFiles: a fiber app whose process runs out of file descriptors
+// keeps serving (fibersse.Listener): refusals past the hub's default cap,
+// then streams again.
+func TestOutOfFiles(t *testing.T) {
+	ssetest.OutOfFiles(t, "TestOutOfFiles", func(hub *core.Hub) (string, func(context.Context) error) {
+		app := fiber.New(fiber.Config{DisableStartupMessage: true, ReadTimeout: 10 * time.Second, IdleTimeout: time.Minute})
+		app.Get("/:any", fibersse.Handler(hub, fibersse.Config{Topics: fibersse.Topics("t")}))
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- app.Listener(fibersse.Listener(ln)) }()
+		return "http://" + ln.Addr().String(), func(ctx context.Context) error {
+			err := fibersse.Shutdown(ctx, app, hub)
+			if serr := <-served; serr != nil {
+				return fmt.Errorf("app.Listener: %w", serr) // it returned early: the app died
+			}
+			return err
+		}
 	})
 }

@@ -2,6 +2,7 @@ package ginsse_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -82,5 +83,21 @@ func TestSoak(t *testing.T) { ssetest.Soak(t, newTarget) }
 func TestSuite_NoTakeover(t *testing.T) {
 	ssetest.Run(t, func(t *testing.T, opts ...core.Option) *ssetest.Target {
 		return newTarget(t, append(opts, core.WithTakeover(false))...)
+	})
+}
+
+// TestOutOfFiles: a gin app whose process runs out of file descriptors
+// keeps serving: refusals past the hub's default cap, then streams again.
+func TestOutOfFiles(t *testing.T) {
+	ssetest.OutOfFiles(t, "TestOutOfFiles", func(hub *core.Hub) (string, func(context.Context) error) {
+		r := gin.New()
+		r.GET("/:any", ginsse.Handler(hub, ginsse.Config{Topics: ginsse.Topics("t")}))
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln) // returns once Shutdown closes ln
+		return "http://" + ln.Addr().String(), func(ctx context.Context) error { return ginsse.Shutdown(ctx, srv, hub) }
 	})
 }

@@ -95,8 +95,9 @@ func Serve(w http.ResponseWriter, r *http.Request, hub *core.Hub, config ...Conf
 	h := w.Header()
 	if err != nil {
 		status, body := transport.Refusal(err)
-		if status == http.StatusServiceUnavailable {
+		if status == http.StatusServiceUnavailable { // come back later, and free the socket now
 			h.Set("Retry-After", transport.RetryAfterSeconds)
+			h.Set("Connection", "close")
 		}
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		h.Set("X-Content-Type-Options", "nosniff")

@@ -3,6 +3,7 @@ package httpsse_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -100,4 +101,18 @@ func TestDefaultTopicIsThePath(t *testing.T) {
 	if e := c.Next(); e.Data != "1.08" {
 		t.Fatalf("got %+v", e)
 	}
+}
+
+// TestOutOfFiles: a net/http app whose process runs out of file descriptors
+// keeps serving: refusals past the hub's default cap, then streams again.
+func TestOutOfFiles(t *testing.T) {
+	ssetest.OutOfFiles(t, "TestOutOfFiles", func(hub *core.Hub) (string, func(context.Context) error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: httpsse.Handler(hub), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln) // returns once Shutdown closes ln
+		return "http://" + ln.Addr().String(), func(ctx context.Context) error { return httpsse.Shutdown(ctx, srv, hub) }
+	})
 }

@@ -25,9 +25,11 @@ type env struct {
 }
 
 // newEnv starts ad's server on a hub with the benchmarks' history (enough
-// for every scenario's burst) and opts.
+// for every scenario's burst), no cap on streams (BenchmarkMaxConnections
+// goes up to the process's file limit on purpose), and opts.
 func newEnv(tb testing.TB, ad adapter, opts ...core.Option) *env {
-	opts = append(append([]core.Option{core.WithHistory(1<<14, time.Minute)}, ad.opts...), opts...)
+	base := []core.Option{core.WithHistory(1<<14, time.Minute), core.WithMaxSubscribers(0)}
+	opts = append(append(base, ad.opts...), opts...)
 	hub := core.NewHub(opts...)
 	url, stop := ad.start(tb, hub)
 	return &env{tb: tb, adapter: ad.name, hub: hub, url: url, stop: stop}

@@ -170,3 +170,13 @@ func (c doneContext) Err() error {
 		return nil
 	}
 }
+
+// CloneStrings returns a copy of ss whose strings share no memory with it:
+// fasthttp reuses the memory of strings taken from a request.
+func CloneStrings(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.Clone(s)
+	}
+	return out
+}
