@@ -92,7 +92,12 @@ type Browser struct {
 
 // New starts headless Chromium for t. It is closed, and its profile
 // directory removed, in t.Cleanup.
-func New(t testing.TB) *Browser {
+//
+// extra options follow this package's own, so they may add flags or
+// override one; for a server with a self-signed certificate:
+//
+//	b := browsertest.New(t, chromedp.Flag("ignore-certificate-errors", true))
+func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) *Browser {
 	t.Helper()
 	execPath := RequireChromium(t)
 	dataDir := t.TempDir() // removed after our cleanup below has stopped Chromium
@@ -114,6 +119,7 @@ func New(t testing.TB) *Browser {
 		chromedp.UserDataDir(dataDir),
 		chromedp.CombinedOutput(out),
 	)
+	opts = append(opts, extra...)
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx,
 		chromedp.WithLogf(t.Logf),
@@ -201,8 +207,8 @@ func (tab *Tab) Close() {
 	tab.once.Do(tab.cancel) // CloseTarget, then waits (bounded) until it is gone
 }
 
-// Navigate loads url, which must be an http URL on 127.0.0.1, and waits for
-// the load event.
+// Navigate loads url, which must be an http or https URL on 127.0.0.1, and
+// waits for the load event.
 func (tab *Tab) Navigate(rawURL string) {
 	tab.t.Helper()
 	if err := CheckLocal(rawURL); err != nil {
@@ -215,14 +221,78 @@ func (tab *Tab) Navigate(rawURL string) {
 	}
 }
 
-// CheckLocal reports an error unless rawURL is an http URL on 127.0.0.1.
+// StartNavigate starts loading url, as Navigate does, and returns at once.
+// It is for a page that cannot load yet: over HTTP/1.1, a browser opens at
+// most six connections to an origin, so a seventh page of an origin whose
+// six connections are all held by event streams waits until one closes.
+// The load goes on until it ends, the tab closes or the test ends.
+func (tab *Tab) StartNavigate(rawURL string) *Loading {
+	tab.t.Helper()
+	if err := CheckLocal(rawURL); err != nil {
+		tab.t.Fatalf("browsertest: %s: %v", tab.name, err)
+	}
+	ctx, cancel := context.WithCancel(tab.ctx)
+	l := &Loading{tab: tab, url: rawURL, start: time.Now(), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.err = chromedp.Do(ctx, chromedp.Navigate(rawURL))
+	}()
+	tab.t.Cleanup(func() {
+		cancel()
+		<-l.done
+	})
+	return l
+}
+
+// A Loading is a navigation started by Tab.StartNavigate.
+type Loading struct {
+	tab   *Tab
+	url   string
+	start time.Time
+	done  chan struct{}
+	err   error // set before done is closed
+}
+
+// Finished reports whether the load has ended, loaded or failed.
+func (l *Loading) Finished() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits up to timeout (StepTimeout if zero) for the page to load, and
+// fails the test if it has not or could not. It returns how long the load
+// took since StartNavigate.
+func (l *Loading) Wait(timeout time.Duration) time.Duration {
+	l.tab.t.Helper()
+	if timeout <= 0 {
+		timeout = StepTimeout
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-l.done:
+	case <-timer.C:
+		l.tab.t.Fatalf("browsertest: %s: %s has not loaded after %v", l.tab.name, l.url, time.Since(l.start).Round(time.Millisecond))
+	}
+	if l.err != nil {
+		l.tab.t.Fatalf("browsertest: %s: navigate to %s: %v", l.tab.name, l.url, l.err)
+	}
+	return time.Since(l.start)
+}
+
+// CheckLocal reports an error unless rawURL is an http or https URL on
+// 127.0.0.1.
 func CheckLocal(rawURL string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return err
 	}
-	if u.Scheme != "http" || u.Hostname() != "127.0.0.1" {
-		return fmt.Errorf("only http://127.0.0.1 URLs may be opened, not %q", rawURL)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() != "127.0.0.1" {
+		return fmt.Errorf("only http://127.0.0.1 and https://127.0.0.1 URLs may be opened, not %q", rawURL)
 	}
 	return nil
 }

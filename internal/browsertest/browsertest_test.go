@@ -16,7 +16,11 @@ func TestCheckLocal(t *testing.T) {
 	for u, ok := range map[string]bool{
 		"http://127.0.0.1:8080/":         true,
 		"http://127.0.0.1/x?y=z":         true,
-		"https://127.0.0.1/":             false,
+		"https://127.0.0.1/":             true,
+		"https://127.0.0.1:8443/x":       true,
+		"https://localhost:8443/":        false,
+		"ftp://127.0.0.1/":               false,
+		"ws://127.0.0.1/":                false,
 		"http://localhost:8080/":         false,
 		"http://example.com/":            false,
 		"http://127.0.0.1.example.com/":  false,
