@@ -22,6 +22,7 @@ type options struct {
 	maxPerClient     int
 	maxTopics        int
 	noHistory        func(topic string) bool
+	drain            time.Duration
 	snapshot         func(*Subscriber) ([]Event, error)
 	onConnect        func(*Subscriber)
 	onDisconnect     func(*Subscriber, DisconnectReason)
@@ -213,6 +214,23 @@ func WithShutdownEvent(e Event) Option {
 		panic("ssehub/core: WithShutdownEvent: " + err.Error())
 	}
 	return func(o *options) { o.shutdownEvent = &e }
+}
+
+// WithDrain spreads the end of a hub's streams over window when it shuts
+// down: each stream gets the shutdown event (WithShutdownEvent) at once, then
+// ends at a random moment within the window. When an instance behind a load
+// balancer shuts down, its clients then reconnect to the others spread over
+// the window instead of all in the same instant; with a broker, each resumes
+// from its Last-Event-ID, so nothing is lost. Shutdown returns once the last
+// stream has ended, or cuts the rest off when its context ends: give it
+// (and, on Kubernetes, terminationGracePeriodSeconds) at least the window
+// plus the write timeout, and take the instance out of the load balancer
+// (readiness) first, since a browser's EventSource does not retry a refused
+// connect.
+// Default: 0, every stream ends at once.
+func WithDrain(window time.Duration) Option {
+	mustNonNegative("WithDrain", window)
+	return func(o *options) { o.drain = window }
 }
 
 // WithLogger sets where the hub logs disconnect reasons (Debug), hook panics

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"time"
 )
@@ -162,7 +163,7 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 	for {
 		// Single-channel checks: far cheaper than a select over all three.
 		if closedChan(h.done) {
-			return s.shutdown(&b)
+			return s.shutdown(ctx, &b)
 		}
 		if closedChan(s.closed) {
 			return s.closedReason(), nil
@@ -234,10 +235,22 @@ func (s *Subscriber) snapshot(fn func(*Subscriber) ([]Event, error)) (events []E
 	return events, nil
 }
 
-func (s *Subscriber) shutdown(b *batch) (DisconnectReason, error) {
+// shutdown sends the shutdown event, then, draining (WithDrain), keeps the
+// stream open until a random moment within the window, so that the clients
+// of a hub that shuts down reconnect elsewhere spread out, not all at once.
+func (s *Subscriber) shutdown(ctx context.Context, b *batch) (DisconnectReason, error) {
 	if f := s.hub.shutdownFrame; f != nil {
 		b.write(f)
 		b.flush()
+	}
+	if window := s.hub.opt.drain; window > 0 {
+		t := time.NewTimer(rand.N(window))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.closed: // cut off: Shutdown's context ended
+		case <-ctx.Done():
+		}
 	}
 	return DisconnectShutdown, ErrClosed
 }

@@ -68,7 +68,7 @@ func serve(c *fiber.Ctx, hub *core.Hub, cfg Config) error {
 	if err != nil {
 		status, body := transport.Refusal(err)
 		if status == fiber.StatusServiceUnavailable { // come back later, and free the socket now
-			c.Set(fiber.HeaderRetryAfter, transport.RetryAfterSeconds)
+			c.Set(fiber.HeaderRetryAfter, transport.RetryAfter())
 			c.Set(fiber.HeaderConnection, "close")
 		}
 		return c.Status(status).SendString(body)

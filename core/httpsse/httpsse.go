@@ -96,7 +96,7 @@ func Serve(w http.ResponseWriter, r *http.Request, hub *core.Hub, config ...Conf
 	if err != nil {
 		status, body := transport.Refusal(err)
 		if status == http.StatusServiceUnavailable { // come back later, and free the socket now
-			h.Set("Retry-After", transport.RetryAfterSeconds)
+			h.Set("Retry-After", transport.RetryAfter())
 			h.Set("Connection", "close")
 		}
 		h.Set("Content-Type", "text/plain; charset=utf-8")

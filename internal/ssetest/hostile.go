@@ -214,7 +214,7 @@ func testPerClientCap(t *testing.T, newTarget NewTarget) {
 	Open(t, tg.URL+"/only")
 	resp, _ := Get(t, tg.URL+"/only", "Accept", "text/event-stream")
 	check(t, "third from one address", resp.StatusCode, http.StatusServiceUnavailable)
-	check(t, "Retry-After", resp.Header.Get("Retry-After"), transport.RetryAfterSeconds)
+	checkRetryAfter(t, resp)
 }
 
 // testShutdownUnderLoad: shutting down while publishers run flat out ends

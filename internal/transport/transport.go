@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,8 +22,9 @@ import (
 // ErrAppPanic reports app code (a topic function) that panicked: 500.
 var ErrAppPanic = errors.New("ssehub: topic function panicked")
 
-// RetryAfterSeconds is the Retry-After sent with 503.
-const RetryAfterSeconds = "5"
+// RetryAfter returns the Retry-After sent with 503: 3 to 7 seconds, at
+// random, so that clients refused together do not come back together.
+func RetryAfter() string { return strconv.Itoa(3 + rand.IntN(5)) }
 
 // Headers are a stream's response headers, besides Connection: keep-alive on
 // HTTP/1.x (forbidden in HTTP/2).
@@ -63,7 +66,7 @@ func LastEventID(header string, query func(string) string) string {
 }
 
 // Refusal is the answer to a refused subscription: its status and one line of
-// body; 503s come with Retry-After (RetryAfterSeconds). Browsers' EventSource
+// body; 503s come with Retry-After (RetryAfter). Browsers' EventSource
 // does not reconnect after a non-200 answer.
 func Refusal(err error) (status int, body string) {
 	var rej *core.RejectError
