@@ -9,9 +9,11 @@ package main
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -36,7 +38,8 @@ var headlines = []string{
 }
 
 // newsroom publishes the headlines one by one and remembers them, so that a
-// page opened late still shows what came before (the snapshot).
+// page opened late still shows what came before (the snapshot), and a plain
+// GET gets them as JSON.
 type newsroom struct {
 	hub  *core.Hub
 	mu   sync.Mutex
@@ -53,32 +56,56 @@ func (n *newsroom) snapshot(s *core.Subscriber) ([]core.Event, error) {
 	return append([]core.Event(nil), n.sent...), nil
 }
 
-func (n *newsroom) run(ctx context.Context, every time.Duration) {
+// run publishes a headline at each tick, and the end after the last one.
+func (n *newsroom) run(ctx context.Context, tick <-chan time.Time) {
 	for i, h := range headlines {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(every):
+		case <-tick:
 		}
-		e := core.Event{ID: fmt.Sprintf("news-%d", i+1), Type: "headline", Data: h}
-		n.mu.Lock()
-		n.sent = append(n.sent, e) // the state first, then the event: see core.WithSnapshot
-		n.mu.Unlock()
-		n.hub.Publish(e, "news")
+		if !n.publish(core.Event{ID: fmt.Sprintf("news-%d", i+1), Type: "headline", Data: h}) {
+			return
+		}
 	}
-	end := core.Event{ID: "news-end", Type: "end", Data: "that's all for today"}
-	n.mu.Lock()
-	n.sent = append(n.sent, end) // a page opened later learns it too
-	n.mu.Unlock()
 	n.done.Store(true)
-	n.hub.Publish(end, "news")
+	n.publish(core.Event{ID: "news-end", Type: "end", Data: "that's all for today"})
+}
+
+// publish keeps e for the snapshot and the JSON, then publishes it.
+func (n *newsroom) publish(e core.Event) bool {
+	n.mu.Lock()
+	n.sent = append(n.sent, e) // the state first, then the event: see core.WithSnapshot
+	n.mu.Unlock()
+	if _, err := n.hub.Publish(e, "news"); err != nil {
+		log.Printf("fiber-news: %v", err) // the hub is shut down
+		return false
+	}
+	return true
+}
+
+// list answers a plain GET /news: the events so far, as JSON.
+func (n *newsroom) list(c *fiber.Ctx) error {
+	n.mu.Lock()
+	list := make([]fiber.Map, len(n.sent))
+	for i, e := range n.sent {
+		list[i] = fiber.Map{"id": e.ID, "type": e.Type, "data": e.Data}
+	}
+	n.mu.Unlock()
+	return c.JSON(list)
 }
 
 func newApp() (*fiber.App, *newsroom) {
 	n := &newsroom{}
 	n.hub = core.NewHub(core.WithRetry(3*time.Second), core.WithSnapshot(n.snapshot))
 
-	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ReadTimeout:           10 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		// No WriteTimeout: it would end every stream when it expires. The hub
+		// sets a deadline on each write instead (core.WithWriteTimeout).
+	})
 	app.Get("/", func(c *fiber.Ctx) error {
 		c.Type("html", "utf-8")
 		return c.Send(page)
@@ -90,30 +117,53 @@ func newApp() (*fiber.App, *newsroom) {
 			}
 			return c.Next()
 		},
-		fibersse.Handler(n.hub, fibersse.Config{Topics: fibersse.Topics("news")}),
+		fibersse.New(n.hub, fibersse.Config{Topics: fibersse.Topics("news")}), // EventSource: the live stream
+		n.list, // a plain GET: JSON
 	)
 	return app, n
 }
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "fiber-news:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	addr := flag.String("addr", envOr("ADDR", "127.0.0.1:8081"), "address to listen on")
 	every := flag.Duration("every", time.Second, "time between headlines")
 	flag.Parse()
 
-	app, n := newApp()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go n.run(ctx, *every)
-	go func() {
-		<-ctx.Done()
-		n.hub.Close() // first the streams, then fiber: its OnShutdown hooks run too late
-		app.ShutdownWithTimeout(10 * time.Second)
-	}()
-
-	fmt.Printf("news: open http://%s/\n", *addr)
-	if err := app.Listen(*addr); err != nil {
-		log.Fatalf("fiber-news: %v (choose another with -addr or ADDR)", err)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("%w (choose another address with -addr or ADDR)", err)
 	}
+	fmt.Printf("news: open http://%s/\n", ln.Addr())
+	app, n := newApp()
+	ticker := time.NewTicker(*every)
+	defer ticker.Stop()
+	go n.run(ctx, ticker.C)
+	return serve(ctx, ln, app, n.hub)
+}
+
+// serve serves app on ln until ctx ends, then shuts the hub and the app down,
+// in that order, within 10 seconds.
+func serve(ctx context.Context, ln net.Listener, app *fiber.App, hub *core.Hub) error {
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	select {
+	case err := <-served: // the listener failed
+		hub.Close()
+		return err
+	case <-ctx.Done():
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := fibersse.Shutdown(ctx, app, hub) // the streams first: fiber's OnShutdown hooks run too late
+	return errors.Join(err, <-served)
 }
 
 func envOr(name, fallback string) string {

@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -93,29 +92,51 @@ func newApp() (*core.Hub, *gin.Engine) {
 }
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gin-private:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	addr := flag.String("addr", envOr("ADDR", "127.0.0.1:8082"), "address to listen on")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
 
-	hub, r := newApp()
-	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
-	srv.RegisterOnShutdown(func() { hub.Close() })
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		log.Fatalf("gin-private: %v (choose another with -addr or ADDR)", err)
+		return fmt.Errorf("%w (choose another address with -addr or ADDR)", err)
 	}
 	fmt.Printf("private notifications: open http://%s/login?user=alice\n", ln.Addr())
-	go func() {
-		if err := srv.Serve(ln); err != http.ErrServerClosed {
-			log.Fatal(err)
-		}
-	}()
-	stop, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	<-stop.Done()
+	hub, r := newApp()
+	return serve(ctx, ln, r, hub)
+}
+
+// serve serves h on ln until ctx ends, then shuts the server and the hub down
+// together, within 10 seconds.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, hub *core.Hub) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: it would end every stream when it expires. The hub
+		// sets a deadline on each write instead (core.WithWriteTimeout).
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served: // the listener failed
+		hub.Close()
+		return err
+	case <-ctx.Done():
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv.Shutdown(ctx) // closes the hub through RegisterOnShutdown
-	hub.Shutdown(ctx) // and waits for the streams: taken-over connections are not net/http's to wait for
+	err := ginsse.Shutdown(ctx, srv, hub) // streams never go idle: Shutdown ends them
+	<-served                              // http.ErrServerClosed
+	return err
 }
 
 func envOr(name, fallback string) string {

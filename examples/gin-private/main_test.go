@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -23,11 +25,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// serve runs the example on 127.0.0.1 and stops it when the test ends.
-func serve(t *testing.T) (*core.Hub, string) {
+// start runs the example on 127.0.0.1 as main does, and shuts it down the
+// same way when the test ends.
+func start(t *testing.T) (*core.Hub, string) {
 	t.Helper()
 	hub, r := newApp()
-	return hub, ssetest.Serve(t, hub, r)
+	return hub, ssetest.Start(t, func(ctx context.Context, ln net.Listener) error { return serve(ctx, ln, r, hub) })
 }
 
 // A person is a signed-in HTTP client with its own cookie jar.
@@ -89,11 +92,7 @@ func (p *person) do(t *testing.T, method, path string, form url.Values) (*http.R
 // browser would send it.
 func (p *person) notifications(t *testing.T) *ssetest.Client {
 	t.Helper()
-	c := ssetest.Open(t, p.base+"/notifications", "Cookie", "session="+p.session())
-	if c.Resp.StatusCode != http.StatusOK || c.Resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("%s: GET /notifications: %d %q", p.name, c.Resp.StatusCode, c.Resp.Header.Get("Content-Type"))
-	}
-	return c
+	return ssetest.OpenStream(t, p.base+"/notifications", "Cookie", "session="+p.session())
 }
 
 func (p *person) notify(t *testing.T, to, text string) {
@@ -112,7 +111,7 @@ func wantNote(t *testing.T, who string, c *ssetest.Client, data string) {
 }
 
 func TestPrivate(t *testing.T) {
-	hub, base := serve(t)
+	hub, base := start(t)
 
 	t.Run("no session", func(t *testing.T) {
 		for _, cookie := range []string{"", "session=forged"} {
@@ -138,9 +137,8 @@ func TestPrivate(t *testing.T) {
 
 	alice, bob := signIn(t, base, "alice"), signIn(t, base, "bob")
 	aliceNotes, bobNotes := alice.notifications(t), bob.notifications(t)
-	ssetest.WaitFor(t, 5*time.Second, "both streams on the hub", func() bool {
-		return hub.Subscribers("user:alice") == 1 && hub.Subscribers("user:bob") == 1
-	})
+	ssetest.WaitSubscribers(t, hub, "user:alice", 1)
+	ssetest.WaitSubscribers(t, hub, "user:bob", 1)
 
 	alice.notify(t, "bob", "lunch at noon?")
 	wantNote(t, "bob", bobNotes, "alice: lunch at noon?")
@@ -164,7 +162,7 @@ func TestPrivate(t *testing.T) {
 // TestBrowserPrivate signs alice and bob in from two browser contexts (two
 // cookie jars, like two people) and sends a note with the page's form.
 func TestBrowserPrivate(t *testing.T) {
-	hub, base := serve(t)
+	hub, base := start(t)
 	b := browsertest.New(t)
 
 	open := func(name string) *browsertest.Tab {
@@ -173,7 +171,7 @@ func TestBrowserPrivate(t *testing.T) {
 		tab.WaitFor(`document.getElementById("user").textContent === "`+name+`"`, 0)
 		// The page's EventSource is not reachable from outside: wait until the
 		// hub has the stream, after which nothing published is missed.
-		ssetest.WaitFor(t, 5*time.Second, name+"'s stream", func() bool { return hub.Subscribers("user:"+name) == 1 })
+		ssetest.WaitSubscribers(t, hub, "user:"+name, 1)
 		return tab
 	}
 	send := func(from *browsertest.Tab, to, text string) {

@@ -14,7 +14,6 @@ import (
 	_ "embed"
 	"flag"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,31 +59,53 @@ func newApp(redisAddr, name string) (*core.Hub, *gin.Engine) {
 }
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gin-redis:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	addr := flag.String("addr", envOr("ADDR", "127.0.0.1:8083"), "address to listen on")
 	redisAddr := flag.String("redis", envOr("REDIS_ADDR", "127.0.0.1:6379"), "Redis address")
 	name := flag.String("name", envOr("NAME", "a"), "this instance's name, shown with its messages")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
 
-	hub, r := newApp(*redisAddr, *name)
-	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
-	srv.RegisterOnShutdown(func() { hub.Close() })
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		log.Fatalf("gin-redis: %v (choose another with -addr or ADDR)", err)
+		return fmt.Errorf("%w (choose another address with -addr or ADDR)", err)
 	}
 	fmt.Printf("instance %s: open http://%s/ (Redis at %s)\n", *name, ln.Addr(), *redisAddr)
-	go func() {
-		if err := srv.Serve(ln); err != http.ErrServerClosed {
-			log.Fatal(err)
-		}
-	}()
-	stop, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	<-stop.Done()
+	hub, r := newApp(*redisAddr, *name)
+	return serve(ctx, ln, r, hub)
+}
+
+// serve serves h on ln until ctx ends, then shuts the server and the hub down
+// together, within 10 seconds.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, hub *core.Hub) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: it would end every stream when it expires. The hub
+		// sets a deadline on each write instead (core.WithWriteTimeout).
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served: // the listener failed
+		hub.Close()
+		return err
+	case <-ctx.Done():
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv.Shutdown(ctx) // closes the hub through RegisterOnShutdown
-	hub.Shutdown(ctx) // and waits for the streams: taken-over connections are not net/http's to wait for
+	err := ginsse.Shutdown(ctx, srv, hub) // streams never go idle: Shutdown ends them
+	<-served                              // http.ErrServerClosed
+	return err
 }
 
 func envOr(name, fallback string) string {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,9 +19,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// start runs an instance on 127.0.0.1 as main does, and shuts it down the
+// same way when the test ends.
 func start(t *testing.T, redisAddr, name string) string {
+	t.Helper()
 	hub, r := newApp(redisAddr, name)
-	return ssetest.Serve(t, hub, r)
+	return ssetest.Start(t, func(ctx context.Context, ln net.Listener) error { return serve(ctx, ln, r, hub) })
 }
 
 func post(t *testing.T, base, text string) int {

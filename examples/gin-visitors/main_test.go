@@ -1,7 +1,8 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,24 +22,21 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// serve runs the example on 127.0.0.1 and stops it when the test ends.
-func serve(t *testing.T) (*core.Hub, string) {
+// start runs the example on 127.0.0.1 as main does, and shuts it down the
+// same way when the test ends.
+func start(t *testing.T) (*core.Hub, string) {
 	t.Helper()
 	hub, r := newApp()
-	return hub, ssetest.Serve(t, hub, r)
+	return hub, ssetest.Start(t, func(ctx context.Context, ln net.Listener) error { return serve(ctx, ln, r, hub) })
 }
 
 func visitorsJSON(t *testing.T, base string) int {
 	t.Helper()
-	resp, body := ssetest.Get(t, base+"/visitors", "Accept", "application/json")
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		t.Fatalf("GET /visitors: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
-	}
 	var v struct {
 		Visitors *int `json:"visitors"`
 	}
-	if err := json.Unmarshal([]byte(body), &v); err != nil || v.Visitors == nil {
-		t.Fatalf("GET /visitors: body %q is not {\"visitors\":N}: %v", body, err)
+	if body := ssetest.GetJSON(t, base+"/visitors", &v); v.Visitors == nil {
+		t.Fatalf("GET /visitors: %s, want {\"visitors\":N}", body)
 	}
 	return *v.Visitors
 }
@@ -54,7 +52,7 @@ func nextCount(t *testing.T, c *ssetest.Client) string {
 }
 
 func TestVisitors(t *testing.T) {
-	hub, base := serve(t)
+	hub, base := start(t)
 
 	t.Run("page", func(t *testing.T) {
 		// What a browser sends on navigation: HTML, not a stream.
@@ -78,10 +76,7 @@ func TestVisitors(t *testing.T) {
 		t.Fatalf("visitors before any stream: %d, want 0", n)
 	}
 
-	a := ssetest.Open(t, base+"/visitors")
-	if a.Resp.StatusCode != http.StatusOK || a.Resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("stream: %d %q", a.Resp.StatusCode, a.Resp.Header.Get("Content-Type"))
-	}
+	a := ssetest.OpenStream(t, base+"/visitors")
 	if got := nextCount(t, a); got != "1" {
 		t.Fatalf("first stream sees count %s, want 1", got)
 	}
@@ -92,7 +87,7 @@ func TestVisitors(t *testing.T) {
 		t.Fatalf("JSON with one stream: %d", n)
 	}
 
-	b := ssetest.Open(t, base+"/visitors")
+	b := ssetest.OpenStream(t, base+"/visitors")
 	if got := nextCount(t, b); got != "2" {
 		t.Fatalf("second stream sees count %s, want 2", got)
 	}
@@ -112,7 +107,7 @@ func TestVisitors(t *testing.T) {
 	}
 
 	a.Close()
-	ssetest.WaitFor(t, 5*time.Second, "no visitors left", func() bool { return hub.Subscribers("visitors") == 0 })
+	ssetest.WaitSubscribers(t, hub, "visitors", 0)
 	if n := visitorsJSON(t, base); n != 0 {
 		t.Fatalf("JSON after every stream closed: %d", n)
 	}
@@ -121,7 +116,7 @@ func TestVisitors(t *testing.T) {
 // TestBrowserVisitors opens the dashboard in real Chromium tabs and reads
 // the number a person would see.
 func TestBrowserVisitors(t *testing.T) {
-	hub, base := serve(t)
+	hub, base := start(t)
 	b := browsertest.New(t)
 
 	// showsCount waits until the tab's #count reads want.
