@@ -85,12 +85,7 @@ func newTarget(t *testing.T, opts ...core.Option) *ssetest.Target {
 	hub := core.NewHub(opts...)
 	app := newApp(hub)
 	url := listen(t, app)
-	shutdown := func(ctx context.Context) error {
-		if err := hub.Shutdown(ctx); err != nil { // the documented order: hub first
-			return err
-		}
-		return app.ShutdownWithContext(ctx)
-	}
+	shutdown := func(ctx context.Context) error { return fibersse.Shutdown(ctx, app, hub) } // the documented way
 	t.Cleanup(func() { hub.Close() })
 	// fasthttp gives no sign of a vanished client: the hub's socket check,
 	// once a second, or a failed heartbeat write finds it.

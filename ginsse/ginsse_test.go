@@ -57,13 +57,10 @@ func newApp(hub *core.Hub) *gin.Engine {
 
 func newTarget(t *testing.T, opts ...core.Option) *ssetest.Target {
 	hub := core.NewHub(opts...)
-	srv := httptest.NewUnstartedServer(newApp(hub))
-	srv.Config.RegisterOnShutdown(func() { hub.Close() }) // the documented wiring
-	srv.Start()
+	srv := httptest.NewServer(newApp(hub))
 	shutdown := func(ctx context.Context) error {
-		err := srv.Config.Shutdown(ctx)
+		err := ginsse.Shutdown(ctx, srv.Config, hub) // the documented way
 		srv.Close()
-		hub.Close()
 		return err
 	}
 	t.Cleanup(func() {
