@@ -47,7 +47,8 @@ type Hub struct {
 	owned     sync.WaitGroup // goroutines of taken-over streams (serveOwned)
 	maint     sync.WaitGroup
 
-	stats counters
+	stats    counters
+	presence *presence // WithPresence; nil without
 }
 
 // A topic is a named ring plus the streams that read it.
@@ -87,6 +88,24 @@ func NewHub(opts ...Option) *Hub {
 	if o.broker != nil {
 		if err := o.broker.Start(h.deliver); err != nil {
 			panic("ssehub/core: starting the broker: " + err.Error())
+		}
+	}
+	if o.presenceMatch != nil {
+		h.presence = newPresence(o.presenceMatch, o.presenceChange, o.broker)
+		h.maint.Add(1)
+		go h.runPresence(h.presence)
+	}
+	if cl, ok := o.broker.(Cluster); ok {
+		recount := func(topic string) {
+			if p := h.presence; p != nil {
+				p.changed(topic)
+			}
+		}
+		end := func(sel Selector) {
+			h.EndWhere(func(s *Subscriber) bool { return sel.selects(s, h.opt.subscriberKey) })
+		}
+		if err := cl.Join(end, recount); err != nil {
+			panic("ssehub/core: joining the broker's cluster: " + err.Error())
 		}
 	}
 	h.maint.Add(1)
@@ -160,6 +179,21 @@ func (h *Hub) PublishLive(e Event, topics ...string) error {
 	return err
 }
 
+// PublishLocal sends e to this hub's streams on topics now, and not through
+// the broker: for what every instance works out for itself, such as a count
+// from WithPresence. Like PublishLive's, e carries no id and is not kept for
+// replay; e.ID must be empty. Errors are Publish's.
+func (h *Hub) PublishLocal(e Event, topics ...string) error {
+	if err := checkPublishTopics(topics); err != nil {
+		return err
+	}
+	if e.ID != "" {
+		return fmt.Errorf("%w: PublishLocal sends no id, got %q", ErrInvalidID, e.ID)
+	}
+	_, err := h.publish(context.Background(), e, topics, sendLocal)
+	return err
+}
+
 // PublishComment sends text as comment lines (": text") to the streams on
 // topics now: clients ignore them, and they are not kept for replay. Some
 // proxies and clients want padding or a keep-alive of their own; the hub's
@@ -195,6 +229,7 @@ const (
 	sendEvent sendKind = iota
 	sendLive
 	sendComment // live too; e.Data is the text
+	sendLocal   // live, and to this hub's streams only
 )
 
 // publish serves Publish, PublishAll (topics nil), PublishLive and
@@ -210,7 +245,7 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKi
 	isComment := kind == sendComment
 	live := kind != sendEvent || e.ResetID || h.noHistory(topics)
 	h.stats.published.Add(1)
-	if b := h.opt.broker; b != nil {
+	if b := h.opt.broker; b != nil && kind != sendLocal {
 		ctx, cancel := context.WithTimeout(ctx, h.opt.brokerTimeout)
 		defer cancel()
 		id := e.ID
@@ -226,6 +261,7 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKi
 		return id, nil
 	}
 	f := h.newFrame(e, live, isComment)
+	f.shared = kind == sendLocal && h.opt.broker != nil
 	var stack [4]*topic
 	woken, ok := h.append(f, topics, true, 0, nil, stack[:0])
 	if !ok {
@@ -281,7 +317,10 @@ func (h *Hub) append(f *frame, topics []string, create bool, seq uint64, taken *
 		h.mu.Unlock()
 		return woken, false
 	}
-	if seq == 0 {
+	switch {
+	case f.shared:
+		seq = h.seq // numbers are the broker's: share the current one
+	case seq == 0:
 		seq = h.seq + 1
 	}
 	h.seq = max(h.seq, seq) // a topic's history, filled late, comes with older numbers

@@ -23,6 +23,9 @@ type options struct {
 	maxTopics        int
 	noHistory        func(topic string) bool
 	drain            time.Duration
+	presenceMatch    func(topic string) bool
+	presenceChange   func(topic string, n int)
+	subscriberKey    func(*Subscriber) string
 	snapshot         func(*Subscriber) ([]Event, error)
 	onConnect        func(*Subscriber)
 	onDisconnect     func(*Subscriber, DisconnectReason)
@@ -231,6 +234,28 @@ func WithShutdownEvent(e Event) Option {
 func WithDrain(window time.Duration) Option {
 	mustNonNegative("WithDrain", window)
 	return func(o *options) { o.drain = window }
+}
+
+// WithPresence counts the streams on the topics match selects, across every
+// instance when the hub's broker is a Cluster, and calls onChange with the
+// new count whenever it changes: on every instance, from one goroutine of
+// the hub's, in order. A live-visitors dashboard sends the count to its own
+// streams from onChange (Hub.PublishLocal); Hub.Count answers it at any time.
+// An instance that dies stops counting within the cluster's bound (the Redis
+// broker: 10 s), with nobody cleaning up. Count only topics whose count the
+// app shows: with a Cluster, each change costs a round trip to it.
+// Default: none.
+func WithPresence(match func(topic string) bool, onChange func(topic string, n int)) Option {
+	return func(o *options) { o.presenceMatch, o.presenceChange = match, onChange }
+}
+
+// WithSubscriberKey sets how a subscriber's key is named for Hub.End's
+// Selector.Key: typically the user, from its Meta. Then
+// hub.End(ctx, core.Selector{Key: user}) ends that user's streams on every
+// instance.
+// Default: none; Selector.Key selects nothing.
+func WithSubscriberKey(key func(*Subscriber) string) Option {
+	return func(o *options) { o.subscriberKey = key }
 }
 
 // WithLogger sets where the hub logs disconnect reasons (Debug), hook panics

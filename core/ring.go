@@ -7,14 +7,17 @@ import (
 
 // A frame is one encoded event, shared by every stream that writes it.
 type frame struct {
-	seq   uint64 // the hub's order; also the id's number for hub-assigned ids
-	id    string // the app's id, when it set one
-	data  []byte // the complete encoded frame; never modified
-	at    int64  // when it was appended, unix nanoseconds (history age)
-	own   bool   // sent to one subscriber (Subscriber.Send): never replay's or a snapshot's
-	live  bool   // no id, never replayed (Hub.PublishLive, comments, topics without history)
-	hubID bool   // its id is the hub's: "id: <epoch>-<seq>", its first line
-	first entry  // the entry of the first ring it is appended to: one allocation less
+	seq  uint64 // the hub's order; also the id's number for hub-assigned ids
+	id   string // the app's id, when it set one
+	data []byte // the complete encoded frame; never modified
+	at   int64  // when it was appended, unix nanoseconds (history age)
+	own  bool   // sent to one subscriber (Subscriber.Send): never replay's or a snapshot's
+	// shared: numbered with the event before it (the hub's numbers are its
+	// broker's: Send, PublishLocal), so told apart from it by identity
+	shared bool
+	live   bool  // no id, never replayed (Hub.PublishLive, comments, topics without history)
+	hubID  bool  // its id is the hub's: "id: <epoch>-<seq>", its first line
+	first  entry // the entry of the first ring it is appended to: one allocation less
 }
 
 // wireID is the id clients see for f: the app's, the hub's, which the

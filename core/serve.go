@@ -215,6 +215,9 @@ func closedChan(c <-chan struct{}) bool {
 }
 
 func (s *Subscriber) closedReason() DisconnectReason {
+	if s.ended.Load() {
+		return DisconnectEnded
+	}
 	if s.gone.Load() {
 		return DisconnectClientGone
 	}
@@ -336,12 +339,12 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 // number of the event before them, so they are told apart.
 func (s *Subscriber) written(f *frame) bool {
 	switch {
-	case f.seq <= s.skipUpTo && !f.own, f.seq < s.lastSeq, f == s.lastFrame:
+	case f.seq <= s.skipUpTo && !f.own && !f.shared, f.seq < s.lastSeq, f == s.lastFrame:
 		return true
-	case f.live && !f.own && f.seq <= s.start:
+	case f.live && !f.own && !f.shared && f.seq <= s.start:
 		return true // published before the stream began: live only, never replayed
 	case f.seq == s.lastSeq:
-		return !f.own && s.lastFrame != nil && !s.lastFrame.own
+		return !f.shared && s.lastFrame != nil && !s.lastFrame.shared
 	}
 	return false
 }

@@ -32,7 +32,7 @@ type counters struct {
 	connects, rejected, published, frames, bytes, heartbeats atomic.Uint64
 	replayHits, replayMisses, hookPanics                     atomic.Uint64
 	brokerDelivered, brokerErrors, paced                     atomic.Uint64
-	gone, lagged, timeout, shutdown, closed, failed          atomic.Uint64
+	gone, lagged, timeout, shutdown, closed, failed, ended   atomic.Uint64
 }
 
 func (c *counters) disconnect(r DisconnectReason) {
@@ -47,6 +47,8 @@ func (c *counters) disconnect(r DisconnectReason) {
 		c.shutdown.Add(1)
 	case DisconnectClosed:
 		c.closed.Add(1)
+	case DisconnectEnded:
+		c.ended.Add(1)
 	default:
 		c.failed.Add(1)
 	}
@@ -65,6 +67,7 @@ func (h *Hub) Stats() Stats {
 			DisconnectShutdown:     c.shutdown.Load(),
 			DisconnectClosed:       c.closed.Load(),
 			DisconnectError:        c.failed.Load(),
+			DisconnectEnded:        c.ended.Load(),
 		},
 		Published:       c.published.Load(),
 		Paced:           c.paced.Load(),

@@ -69,6 +69,8 @@ const (
 	DisconnectClosed DisconnectReason = "closed"
 	// DisconnectError: a hook failed or panicked, or a write failed otherwise.
 	DisconnectError DisconnectReason = "error"
+	// DisconnectEnded: the app ended it with Hub.End or Hub.EndWhere.
+	DisconnectEnded DisconnectReason = "ended"
 )
 
 // A Subscriber is one stream on the hub, as hooks see it. Its methods are safe
@@ -104,6 +106,7 @@ type Subscriber struct {
 	conn      net.Conn                  // the stream's socket, when it names one: liveness checks
 	ownsConn  bool                      // a ConnStream: nothing else reads conn
 	gone      atomic.Bool               // the liveness check found the peer gone
+	ended     atomic.Bool               // Hub.End ended it
 }
 
 type streamRef struct{ w Stream }
@@ -165,7 +168,9 @@ func (s *Subscriber) send(f *frame) error {
 		return ErrClosed
 	}
 	if h.opt.broker == nil {
-		h.seq++ // with a broker, numbers are the broker's: share the current one
+		h.seq++
+	} else {
+		f.shared = true // numbers are the broker's: share the current one
 	}
 	f.seq = h.seq
 	s.direct.append(f, 1<<62)
@@ -199,6 +204,16 @@ func (s *Subscriber) wakeNow() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+}
+
+// endWith ends the stream with reason (DisconnectEnded), as Close does.
+func (s *Subscriber) endWith(reason DisconnectReason) {
+	s.ended.Store(reason == DisconnectEnded)
+	s.end()
+	if s.state.CompareAndSwap(stateSubscribed, stateDone) {
+		s.hub.finish(s, reason)
+		s.hub.streams.Done()
 	}
 }
 
@@ -318,6 +333,9 @@ func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
 	s.lastWrite.Store(time.Now().UnixNano())
 	h.streams.Add(1)
 	h.stats.connects.Add(1)
+	if p := h.presence; p != nil {
+		p.changed(topics...) // under h.mu: it takes only its own lock
+	}
 	return s, nil
 }
 
@@ -339,6 +357,9 @@ func (h *Hub) unsubscribe(s *Subscriber) {
 		if h.perClient[a]--; h.perClient[a] <= 0 {
 			delete(h.perClient, a)
 		}
+	}
+	if p := h.presence; p != nil {
+		p.changed(s.sub.Topics...)
 	}
 }
 
