@@ -30,6 +30,8 @@ type Broker struct {
 	kAll  string
 	kWake string // this instance's wake-up stream
 	kTop  string // prefix of topic streams
+	inst  string // this instance's name in the cluster's counts and messages
+	cl    cluster
 
 	// mu is the delivery lock: deliver is only called under it, so calls never
 	// overlap. It is held from each read of the streams to the end of its
@@ -107,6 +109,7 @@ func New(opt *redis.Options, options ...Option) *Broker {
 		kAll:   "{" + cfg.prefix + "}:all",
 		kWake:  "{" + cfg.prefix + "}:wake:" + newTag(),
 		kTop:   "{" + cfg.prefix + "}:t:",
+		inst:   newTag(),
 		topics: make(map[string]string),
 		done:   make(chan struct{}),
 	}
@@ -357,6 +360,7 @@ func (b *Broker) Close() error {
 	}
 	b.connMu.Unlock()
 	b.wg.Wait()
+	b.leave()
 
 	if b.connected.Swap(false) { // tidy up; with Redis away there is nothing to tidy
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
