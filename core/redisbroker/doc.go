@@ -15,7 +15,8 @@
 // All keys share one hash tag, "{prefix}" (WithPrefix), so the multi-key
 // script and XREAD below work on Redis Cluster too (on one node):
 //
-//	{prefix}:meta         hash: epoch (random tag), seq (last event), base (seq when the epoch began)
+//	{prefix}:meta         hash: epoch (random tag), seq (last event), base (seq when the epoch began),
+//	                      rid (replication id of the server that wrote it last)
 //	{prefix}:t:<topic>    stream per topic, XADD MAXLEN ~ WithMaxLen, expiring WithStreamTTL after its last event
 //	{prefix}:all          stream of Hub.PublishAll events
 //	{prefix}:wake:<inst>  one entry at most: wakes one instance's reader (see Reader)
@@ -89,18 +90,20 @@
 //
 // When Redis loses its data (restarted without persistence, flushed, failed
 // over to a replica that lagged, restored from an older snapshot), its
-// counter starts again from a lower number. Every script therefore checks the
-// meta hash first: when it is gone, or holds a seq lower than one this
-// instance has already seen in the same epoch, a new epoch begins, with a new
-// random tag. Ids from before never match new ones, and hubs treat them as
-// unknown, or find them in their own history. The reader checks the epoch on
-// every connect and in every round (at least every WithBlock), and a publish
-// that meets another epoch wakes it; when the epoch changed, it starts from
-// the new epoch's first event. A rollback to an older snapshot is noticed by
-// the first instance that had seen further; an instance that had not may
-// publish under numbers that were handed out before, until then. Run Redis
-// with a maxmemory policy that never evicts the meta hash (noeviction or
-// volatile-*), or ids break.
+// counter starts again from a lower number. Every script that publishes or
+// syncs therefore checks the meta hash first: when it is gone, or holds a seq
+// lower than one this instance has already seen in the same epoch, or the
+// server is a replica promoted since the hash was written, a new epoch
+// begins, with a new random tag. Ids from before never match new ones, and
+// hubs treat them as unknown, or find them in their own history. The reader
+// checks the epoch on every connect and in every round (at least every
+// WithBlock), and a publish that meets another epoch wakes it; when the epoch
+// changed, it delivers what the streams still hold after the last event it
+// delivered, then the new epoch's events. A rollback to an older snapshot
+// (without a promotion) is noticed by the first instance that had seen
+// further; an instance that had not may publish under numbers that were
+// handed out before, until then. Run Redis with a maxmemory policy that never
+// evicts the meta hash (noeviction or volatile-*), or ids break.
 //
 // # Shutdown
 //

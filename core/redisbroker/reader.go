@@ -133,10 +133,12 @@ func (b *Broker) session() (established bool, err error) {
 	return true, nil
 }
 
-// sync runs syncScript: it learns the epoch on the first session, keeps the
-// position when Redis still holds the same epoch (the reader then resumes
-// after the last event it delivered), and starts over at the epoch's base
-// when Redis lost its data.
+// sync runs syncScript: it learns the epoch on the first session, and keeps
+// the position when Redis still holds the same epoch (the reader then resumes
+// after the last event it delivered). When Redis began a new epoch, the
+// reader goes on after the last event it delivered if the new epoch's base is
+// beyond it (the events in between survived, with their ids of before), and
+// from the base if the numbers went back below it.
 func (b *Broker) sync(ctx context.Context, c redis.Scripter) error {
 	b.st.Lock()
 	known, floor := b.st.epoch, b.st.floor
@@ -159,12 +161,17 @@ func (b *Broker) sync(ctx context.Context, c redis.Scripter) error {
 	case b.epoch == "": // first contact: deliver what is published from now on
 		b.epoch, b.pos = epoch, seq
 	case epoch != b.epoch:
-		b.cfg.logger.Warn("redisbroker: Redis lost its data; events not yet delivered from before are gone",
-			"old_epoch", b.epoch, "new_epoch", epoch, "last_delivered", b.pos)
-		if b.pos+b.seqBase > base { // numbers restart: keep Message.Seq growing
-			b.seqBase = b.pos + b.seqBase - base
+		b.cfg.logger.Warn("redisbroker: Redis began a new epoch (it lost data, or a replica was promoted); ids start over",
+			"old_epoch", b.epoch, "new_epoch", epoch, "last_delivered", b.pos, "base", base)
+		if base < b.pos {
+			// Numbers went back below what this instance delivered: events it
+			// delivered after base are gone from Redis. Keep Message.Seq growing.
+			b.seqBase += b.pos - base
+			b.pos = base
 		}
-		b.epoch, b.pos, b.wakePos = epoch, base, ""
+		// Otherwise the streams still hold the events after pos up to base, of
+		// the epoch before (each keeps its id): the reader delivers them first.
+		b.epoch, b.wakePos = epoch, ""
 	}
 	pos := b.pos
 	b.mu.Unlock()

@@ -11,22 +11,39 @@ import (
 )
 
 // checkEpoch starts every script that reads or writes events. The meta hash
-// holds epoch (a random tag), seq (the last event's number) and base (seq when
-// the epoch began). A missing hash means Redis lost its data; a seq below what
-// this instance has seen in the same epoch (ARGV[3]) means Redis came back from
-// an older snapshot. Either way the numbers it is about to hand out were, or
-// may have been, handed out before, so a new epoch begins: the wire id carries
-// the tag, and an id from before is never taken for a new one.
+// holds epoch (a random tag), seq (the last event's number), base (seq when
+// the epoch began) and rid (the replication id of the server that last ran
+// one of these scripts). A new epoch begins when
+//   - the hash is gone: Redis lost its data;
+//   - it holds a seq below what this instance has seen in the same epoch
+//     (ARGV[3]): Redis came back from an older snapshot;
+//   - the server is a replica promoted since the hash was last written here:
+//     its previous replication id (master_replid2) is the one recorded. Its
+//     copy may lack events the old primary acknowledged (replication is
+//     asynchronous), and no instance can tell which ones, as the instance
+//     that saw them may reconnect last: going on in the same epoch could give
+//     a number a second event.
+//
+// Either way the numbers it is about to hand out were, or may have been,
+// handed out before, so a new epoch begins: the wire id carries the tag, and
+// an id from before is never taken for a new one. A server restarted from its
+// own AOF has a new replication id but no previous one: it keeps the epoch
+// unless its seq went back.
 //
 // ARGV[1]: a fresh tag; ARGV[2]: the epoch the caller knows; ARGV[3]: the
 // highest seq the caller has seen in it.
 const checkEpoch = `
 local meta = KEYS[1]
-local e = redis.call('HGET', meta, 'epoch')
-local seq = tonumber(redis.call('HGET', meta, 'seq') or '0')
-if not e or (e == ARGV[2] and seq < tonumber(ARGV[3])) then
+local m = redis.call('HMGET', meta, 'epoch', 'seq', 'rid')
+local e, seq, was = m[1], tonumber(m[2] or '0'), m[3]
+local info = redis.call('INFO', 'replication')
+local rid = string.match(info, 'master_replid:(%w+)') or ''
+local promoted = was and was ~= rid and was == string.match(info, 'master_replid2:(%w+)')
+if not e or (e == ARGV[2] and seq < tonumber(ARGV[3])) or promoted then
   e = ARGV[1]
-  redis.call('HSET', meta, 'epoch', e, 'base', string.format('%d', seq), 'seq', string.format('%d', seq))
+  redis.call('HSET', meta, 'epoch', e, 'base', string.format('%d', seq), 'seq', string.format('%d', seq), 'rid', rid)
+elseif was ~= rid then
+  redis.call('HSET', meta, 'rid', rid)
 end
 `
 
