@@ -35,6 +35,7 @@ func (b *Broker) run() {
 			return
 		}
 		b.lost(established, err)
+		b.readerLost()
 		if established {
 			backoff = b.cfg.minBackoff
 		}
@@ -72,12 +73,11 @@ func (b *Broker) isClosed() bool {
 }
 
 // session reads over a connection of its own until it fails, and reports
-// whether it got as far as reading. The reader dials the socket itself and
-// hands it to go-redis through the client's Dialer: a failed dial then never
-// reaches go-redis's pool, whose dial circuit breaker would delay the
-// reconnect by up to a second and leave a probing goroutine behind. Its own
-// connection matters too: a pooled one would be redialed silently, and a
-// restarted Redis would go unnoticed.
+// whether it got as far as reading. Each session dials anew, with the options
+// readerOptions gives now, so that it reaches the server that serves the
+// broker's keys now: a promoted replica, the cluster node the slot moved to.
+// Its own connection matters too: a pooled one would be redialed silently,
+// and a restarted Redis would go unnoticed.
 //
 // Each round reads the streams with readScript (catchUp) until it has caught
 // up, then waits in XREAD BLOCK for any of them to grow, or for a wake-up.
@@ -85,10 +85,12 @@ func (b *Broker) isClosed() bool {
 // only the stream that woke it (Redis 7.0 does), so it is no snapshot of all
 // the streams; the next catchUp is.
 func (b *Broker) session() (established bool, err error) {
-	if err := b.dialReader(); err != nil {
+	rd, err := b.readerClient()
+	if err != nil {
 		return false, err
 	}
-	conn := b.rd.EphemeralConn() // takes the socket just dialed; Close discards it
+	defer rd.Close()
+	conn := rd.EphemeralConn() // takes the socket just dialed; Close discards it
 	defer conn.Close()
 	ctx := b.ctx // Close cancels it, and closes the socket to end a blocked read
 	if err := b.sync(ctx, conn); err != nil {

@@ -1,6 +1,8 @@
 package redisbroker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -55,8 +57,9 @@ return {e, redis.call('HGET', meta, 'base'), string.format('%d', seq)}
 // publishScript numbers an event and adds it to every stream in KEYS[2:] with
 // the same stream id, "<seq>-0", in one atomic step: one global order, one id.
 // ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6..9]: app id, type,
-// data, retry in ms. It returns {epoch, seq}.
-var publishScript = redis.NewScript(checkEpoch + `
+// data, retry in ms. It returns {epoch, seq}. It runs through runOnce, never
+// retried.
+var publishScript = newScript(checkEpoch + `
 seq = redis.call('HINCRBY', meta, 'seq', 1)
 local id = string.format('%d-0', seq)
 local f = {'e', e, 'd', ARGV[8]}
@@ -70,6 +73,41 @@ for i = 2, #KEYS do
 end
 return {e, string.format('%d', seq)}
 `)
+
+// A script is a redis.Script that keeps its source, for runOnce's EVAL.
+type script struct {
+	*redis.Script
+	src string
+}
+
+func newScript(src string) script { return script{redis.NewScript(src), src} }
+
+// runOnce runs s on c exactly as Script.Run does (EVALSHA, then EVAL if Redis
+// does not have the script cached), except that go-redis never retries it,
+// whatever the client's MaxRetries: a retry after a lost reply would run the
+// script twice. NOSCRIPT means it did not run, so the EVAL is no retry.
+func runOnce(ctx context.Context, c redis.UniversalClient, s script, keys []string, args ...any) (any, error) {
+	argv := make([]any, 0, 3+len(keys)+len(args))
+	argv = append(argv, "evalsha", s.Hash(), len(keys))
+	for _, k := range keys {
+		argv = append(argv, k)
+	}
+	argv = append(argv, args...)
+	cmd := noRetry{redis.NewCmd(ctx, argv...)}
+	_ = c.Process(ctx, cmd)
+	if err := cmd.Err(); errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		argv[0], argv[1] = "eval", s.src
+		cmd = noRetry{redis.NewCmd(ctx, argv...)}
+		_ = c.Process(ctx, cmd)
+	}
+	return cmd.Result()
+}
+
+// noRetry is a command go-redis runs at most once: its retry loops check
+// NoRetry (for commands that must not run twice) before they try again.
+type noRetry struct{ *redis.Cmd }
+
+func (noRetry) NoRetry() bool { return true }
 
 // historyScript returns the newest ARGV[3] entries of stream KEYS[2] up to id
 // ARGV[2], newest first, or nil when the epoch is no longer ARGV[1]: then the
