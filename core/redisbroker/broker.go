@@ -17,21 +17,32 @@ import (
 	"github.com/ssehub/ssehub/core"
 )
 
-// A Broker is a core.Broker on Redis Streams. Create it with New and give it
-// to core.WithBroker; the hub starts it, and closes it on Shutdown.
+// A Broker is a core.Broker on Redis Streams. Create it with New or
+// NewFromClient and give it to core.WithBroker; the hub starts it, and closes
+// it on Shutdown.
 //
-// All methods are safe for concurrent use. The broker owns two Redis clients
-// and one goroutine (the reader); Close releases them all.
+// All methods are safe for concurrent use. The broker publishes through one
+// client (its own, from New, or the app's, from NewFromClient), and reads on
+// a connection of its own, which follows a failover: see the package doc.
+// Close ends the reader and what the broker made; it never closes a client
+// the app passed in.
 type Broker struct {
-	cfg   config
-	pub   *redis.Client // Publish, history and wake-ups: a pool
-	rd    *redis.Client // the reader's single connection, dialed by dialReader
-	kMeta string
-	kAll  string
-	kWake string // this instance's wake-up stream
-	kTop  string // prefix of topic streams
-	inst  string // this instance's name in the cluster's counts and messages
-	cl    cluster
+	cfg    config
+	pub    redis.UniversalClient // Publish, history and wake-ups: a pool
+	ownPub bool                  // made by New: Close closes it
+	kMeta  string
+	kAll   string
+	kWake  string // this instance's wake-up stream
+	kTop   string // prefix of topic streams
+	inst   string // this instance's name in the cluster's counts and messages
+	cl     cluster
+
+	// readerOptions returns the options of the server the reader dials now:
+	// those of the app's client, or of the cluster node holding the broker's
+	// slot. readerLost is called after a failed session (it has a
+	// ClusterClient reload the slots).
+	readerOptions func(ctx context.Context) (*redis.Options, error)
+	readerLost    func()
 
 	// mu is the delivery lock: deliver is only called under it, so calls never
 	// overlap. It is held from each read of the streams to the end of its
@@ -65,8 +76,10 @@ type Broker struct {
 	}
 	kick chan struct{} // cuts the reader's backoff short
 
+	connMu sync.Mutex
+	// baseDial dials the server of the reader's current session: the
+	// Dialer of its options, or go-redis's default one.
 	baseDial   func(ctx context.Context, network, addr string) (net.Conn, error)
-	connMu     sync.Mutex
 	next       net.Conn // dialed by the reader, not yet taken by go-redis
 	conn       net.Conn // the reader's socket: Close closes it to end a blocked XREAD
 	connClosed bool
@@ -86,54 +99,113 @@ var (
 	_ core.BrokerStater = (*Broker)(nil)
 )
 
-// New returns a broker on the Redis server that opt describes; it connects
-// when the hub starts it, and reconnects by itself. The broker makes its own
-// clients from a copy of opt, with three fields overridden: MaxRetries is -1,
-// because a publish retried after a lost reply would publish the event twice;
-// ContextTimeoutEnabled is true, so the hub's deadline bounds a publish; and
-// the reader's client has PoolSize 1 and a Dialer that wraps opt's, so that
-// Close can cut its blocked read short.
+// New returns a broker on the Redis server that opt describes, with clients
+// of its own that Close closes; it connects when the hub starts it, and
+// reconnects by itself. It makes its clients from a copy of opt, with
+// ContextTimeoutEnabled set, so that the hub's deadline bounds a publish, and
+// MaxRetries -1.
+//
+// For Sentinel, Cluster, or the client an app already has (TLS, auth, pool
+// settings, hooks), use NewFromClient.
 //
 // New panics if opt is nil or an option is invalid.
 func New(opt *redis.Options, options ...Option) *Broker {
 	if opt == nil {
 		panic("redisbroker: New: nil *redis.Options")
 	}
+	pubOpt := *opt
+	pubOpt.MaxRetries = -1
+	pubOpt.ContextTimeoutEnabled = true
+	rdOpt := *opt
+	b := newBroker(redis.NewClient(&pubOpt), true, options)
+	b.readerOptions = func(context.Context) (*redis.Options, error) {
+		o := rdOpt
+		return &o, nil
+	}
+	return b
+}
+
+// NewFromClient returns a broker that publishes through rdb, the app's client,
+// and reads on a connection of its own made with rdb's settings. rdb may be
+//   - a *redis.Client from redis.NewClient: one server;
+//   - a *redis.Client from redis.NewFailoverClient: Sentinel. Publishes and
+//     the reader's connection both go to the primary the sentinels name, and
+//     follow it when a replica is promoted (see "Failover" in the package doc);
+//   - a *redis.ClusterClient: every key of the broker is in one hash slot
+//     (WithPrefix), so it works on the node that serves that slot, and
+//     follows the slot to another node.
+//
+// Or what redis.NewUniversalClient returns for these. A *redis.Ring, whose
+// shards share nothing, is refused. A failover client on replicas only
+// (FailoverOptions.ReplicaOnly) cannot publish: its publishes fail.
+//
+// The app owns rdb: the broker never closes it, and the app must not close it
+// before the broker (core.Hub.Shutdown closes the broker). Publishes go
+// through rdb's pool and hooks, bounded by its timeouts (and by the hub's
+// deadline if it has ContextTimeoutEnabled), and are never retried, whatever
+// rdb's MaxRetries: an event is never published twice. The reader does not
+// take a connection from rdb's pool: it dials one with rdb's options (address
+// or sentinels, TLS, credentials, DB, OnConnect), so that its blocking read
+// never holds a connection the app needs.
+//
+// NewFromClient panics if rdb is nil or of another type, or an option is
+// invalid.
+func NewFromClient(rdb redis.UniversalClient, options ...Option) *Broker {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		if c == nil {
+			break
+		}
+		b := newBroker(c, false, options)
+		b.readerOptions = func(context.Context) (*redis.Options, error) {
+			o := *c.Options()
+			return &o, nil
+		}
+		return b
+	case *redis.ClusterClient:
+		if c == nil {
+			break
+		}
+		b := newBroker(c, false, options)
+		b.readerOptions = func(ctx context.Context) (*redis.Options, error) {
+			node, err := c.MasterForKey(ctx, b.kMeta)
+			if err != nil {
+				return nil, err
+			}
+			o := *node.Options()
+			return &o, nil
+		}
+		b.readerLost = func() { c.ReloadState(context.Background()) }
+		return b
+	default:
+		if rdb != nil {
+			panic(fmt.Sprintf("redisbroker: NewFromClient: %T is not supported: pass a *redis.Client (redis.NewClient, redis.NewFailoverClient) or a *redis.ClusterClient", rdb))
+		}
+	}
+	panic("redisbroker: NewFromClient: nil client")
+}
+
+func newBroker(pub redis.UniversalClient, own bool, options []Option) *Broker {
 	cfg := defaultConfig()
 	for _, o := range options {
 		o(&cfg)
 	}
 	b := &Broker{
-		cfg:    cfg,
-		kMeta:  "{" + cfg.prefix + "}:meta",
-		kAll:   "{" + cfg.prefix + "}:all",
-		kWake:  "{" + cfg.prefix + "}:wake:" + newTag(),
-		kTop:   "{" + cfg.prefix + "}:t:",
-		inst:   newTag(),
-		topics: make(map[string]string),
-		done:   make(chan struct{}),
+		cfg:        cfg,
+		pub:        pub,
+		ownPub:     own,
+		kMeta:      "{" + cfg.prefix + "}:meta",
+		kAll:       "{" + cfg.prefix + "}:all",
+		kWake:      "{" + cfg.prefix + "}:wake:" + newTag(),
+		kTop:       "{" + cfg.prefix + "}:t:",
+		inst:       newTag(),
+		topics:     make(map[string]string),
+		readerLost: func() {},
+		done:       make(chan struct{}),
 	}
 	b.st.changed = make(chan struct{})
 	b.kick = make(chan struct{}, 1)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-
-	pubOpt := *opt
-	pubOpt.MaxRetries = -1
-	pubOpt.ContextTimeoutEnabled = true
-	b.pub = redis.NewClient(&pubOpt)
-
-	rdOpt := *opt
-	rdOpt.MaxRetries = -1
-	rdOpt.PoolSize, rdOpt.MinIdleConns, rdOpt.MaxIdleConns = 1, 0, 0
-	if rdOpt.DialTimeout == 0 {
-		rdOpt.DialTimeout = 5 * time.Second
-	}
-	b.baseDial = opt.Dialer
-	if b.baseDial == nil {
-		b.baseDial = redis.NewDialer(&rdOpt)
-	}
-	rdOpt.Dialer = b.dialer
-	b.rd = redis.NewClient(&rdOpt)
 	return b
 }
 
@@ -199,9 +271,9 @@ func (b *Broker) Publish(ctx context.Context, m core.Message) (string, error) {
 	if closed {
 		return "", ErrClosed
 	}
-	res, err := publishScript.Run(ctx, b.pub, keys, newTag(), epoch, floor,
+	res, err := runOnce(ctx, b.pub, publishScript, keys, newTag(), epoch, floor,
 		b.cfg.maxLen, b.cfg.ttl.Milliseconds(), m.ID, m.Event.Type, m.Event.Data,
-		m.Event.Retry.Milliseconds()).Result()
+		m.Event.Retry.Milliseconds())
 	if err != nil {
 		b.setErr(err)
 		return "", fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
@@ -339,7 +411,8 @@ func (b *Broker) wake(ctx context.Context) {
 }
 
 // Close stops the reader, cutting a blocked read short, waits for it, and
-// closes both Redis clients. Later calls return nil.
+// closes the clients the broker made (New's, and the reader's), never the
+// app's (NewFromClient's). Later calls return nil.
 func (b *Broker) Close() error {
 	b.st.Lock()
 	if b.st.closed {
@@ -367,5 +440,8 @@ func (b *Broker) Close() error {
 		b.pub.Del(ctx, b.kWake)
 		cancel()
 	}
-	return errors.Join(b.pub.Close(), b.rd.Close())
+	if b.ownPub {
+		return b.pub.Close()
+	}
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/ssehub/ssehub/core"
 )
 
@@ -17,7 +19,7 @@ import (
 // which Close still knows about.
 func (b *Broker) dialer(ctx context.Context, network, addr string) (net.Conn, error) {
 	b.connMu.Lock()
-	c := b.next
+	c, dial := b.next, b.baseDial
 	b.next = nil
 	closed := b.connClosed
 	b.connMu.Unlock()
@@ -30,7 +32,7 @@ func (b *Broker) dialer(ctx context.Context, network, addr string) (net.Conn, er
 	if c != nil {
 		return c, nil
 	}
-	c, err := b.baseDial(ctx, network, addr)
+	c, err := dial(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -96,23 +98,54 @@ func (b *Broker) setErr(err error) {
 	b.lastErr.Store(&s)
 }
 
-// dialReader dials the reader's socket and leaves it for the client's Dialer.
-func (b *Broker) dialReader() error {
-	o := b.rd.Options()
+// readerClient returns a client for one session of the reader, made from
+// the options of the server to read from (see readerOptions), with the
+// socket already dialed: it waits for the client's Dialer. The client has
+// one connection and never retries; its Dialer is dialer, so that Close can
+// cut its blocked read short. Dialing before go-redis does keeps a failed
+// dial out of go-redis's pool, whose dial circuit breaker would delay the
+// reconnect by up to a second and leave a probing goroutine behind.
+func (b *Broker) readerClient() (*redis.Client, error) {
+	o, err := b.readerOptions(b.ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.MaxRetries = -1
+	o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.PipelinePoolSize = 1, 0, 0, -1
+	// What an app's client set up for itself stays with it: its push
+	// handlers (go-redis stores its processor in the options), maintenance
+	// notifications, client-side cache, limiter, autopipelining.
+	o.PushNotificationProcessor = nil
+	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	o.ClientSideCacheConfig, o.ClientSideCache = nil, nil
+	o.Limiter, o.AutoPipelineOptions = nil, nil
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.Network == "" {
+		o.Network = "tcp"
+	}
+	dial := o.Dialer // a FailoverClient's asks the sentinels for the primary at each dial
+	if dial == nil {
+		dial = redis.NewDialer(o)
+	}
+	o.Dialer = b.dialer
+
 	ctx, cancel := context.WithTimeout(b.ctx, o.DialTimeout)
 	defer cancel()
-	c, err := b.baseDial(ctx, o.Network, o.Addr)
+	c, err := dial(ctx, o.Network, o.Addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.connMu.Lock()
-	defer b.connMu.Unlock()
 	if b.connClosed {
+		b.connMu.Unlock()
 		c.Close()
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	b.next, b.conn = c, c
-	return nil
+	b.next, b.conn, b.baseDial = c, c, dial
+	b.connMu.Unlock()
+	return redis.NewClient(o), nil
 }
 
 // up marks the reader live: Publish and Subscribe may proceed.

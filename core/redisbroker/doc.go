@@ -10,12 +10,25 @@
 //	defer hub.Close() // closes the broker too
 //	_, err := hub.Publish(core.Event{Type: "price", Data: "42"}, "prices")
 //
+// # Clients
+//
+// New makes the broker's clients from a *redis.Options and closes them on
+// Close. NewFromClient takes the client the app already has: a plain one,
+// a Sentinel failover client, or a Cluster client, with its TLS, credentials,
+// pool and hooks. The app owns that client: the broker publishes through it
+// but never closes it, and the app closes it after the hub. Either way the
+// reader does not use the pool: it dials a connection of its own with the
+// client's options (through the sentinels for a failover client, to the node
+// serving the broker's slot for a cluster client), so its blocking read never
+// holds a connection the app needs, and Close can cut it short.
+//
 // # Data model
 //
 // All keys share one hash tag, "{prefix}" (WithPrefix), so the multi-key
 // script and XREAD below work on Redis Cluster too (on one node):
 //
-//	{prefix}:meta         hash: epoch (random tag), seq (last event), base (seq when the epoch began)
+//	{prefix}:meta         hash: epoch (random tag), seq (last event), base (seq when the epoch began),
+//	                      rid (replication id of the server that wrote it last)
 //	{prefix}:t:<topic>    stream per topic, XADD MAXLEN ~ WithMaxLen, expiring WithStreamTTL after its last event
 //	{prefix}:all          stream of Hub.PublishAll events
 //	{prefix}:wake:<inst>  one entry at most: wakes one instance's reader (see Reader)
@@ -74,8 +87,9 @@
 // delivered once, in order, as long as the streams still hold them
 // (WithMaxLen). While it is disconnected, Publish and Subscribe have it try
 // at once (at most ten times a second) and fail with an error
-// wrapping ErrUnavailable if it cannot connect. Publish is never retried, so
-// an event is never published twice, and never lost silently. BrokerState
+// wrapping ErrUnavailable if it cannot connect. Publish is never retried, not
+// by the broker nor by go-redis, whatever the client's MaxRetries: an event is
+// never published twice, and never lost silently. BrokerState
 // (Hub.Stats().Broker) reports Connected, Reconnects and LastError; WithLogger
 // logs the loss (Warn) and the recovery (Info).
 //
@@ -85,26 +99,48 @@
 // instances that had not read it yet, and the numbering starts again in a new
 // epoch.
 //
+// # Failover
+//
+// With Sentinel, a failover client (redis.NewFailoverClient) asks the
+// sentinels for the primary at each dial, so the pool and the reader both
+// reach the promoted replica: from the primary's death until the sentinels
+// promote it, publishes fail with ErrUnavailable, and the first one after
+// succeeds. Replication is asynchronous, so the replica may lack the last
+// events the old primary acknowledged: they are lost for the instances that
+// had not read them yet, and its counter may be below a number already handed
+// out. No instance can know, since the one that saw further may come back
+// last; so a promoted replica always begins a new epoch. Each script that
+// publishes or syncs reads the server's replication ids (INFO replication, a
+// few microseconds) and finds the one recorded in the meta hash among the
+// promoted server's former ones. Events the replica kept keep their ids and
+// are delivered by every instance that had not delivered them yet; the ids of
+// lost events are never given to others. The same holds for a Cluster replica
+// taking over the broker's slot.
+//
 // # Ids and epochs
 //
 // When Redis loses its data (restarted without persistence, flushed, failed
 // over to a replica that lagged, restored from an older snapshot), its
-// counter starts again from a lower number. Every script therefore checks the
-// meta hash first: when it is gone, or holds a seq lower than one this
-// instance has already seen in the same epoch, a new epoch begins, with a new
-// random tag. Ids from before never match new ones, and hubs treat them as
-// unknown, or find them in their own history. The reader checks the epoch on
-// every connect and in every round (at least every WithBlock), and a publish
-// that meets another epoch wakes it; when the epoch changed, it starts from
-// the new epoch's first event. A rollback to an older snapshot is noticed by
-// the first instance that had seen further; an instance that had not may
-// publish under numbers that were handed out before, until then. Run Redis
-// with a maxmemory policy that never evicts the meta hash (noeviction or
-// volatile-*), or ids break.
+// counter starts again from a lower number. Every script that publishes or
+// syncs therefore checks the meta hash first: when it is gone, or holds a seq
+// lower than one this instance has already seen in the same epoch, or the
+// server is a replica promoted since the hash was written, a new epoch
+// begins, with a new random tag. Ids from before never match new ones, and
+// hubs treat them as unknown, or find them in their own history. The reader
+// checks the epoch on every connect and in every round (at least every
+// WithBlock), and a publish that meets another epoch wakes it; when the epoch
+// changed, it delivers what the streams still hold after the last event it
+// delivered, then the new epoch's events. A rollback to an older snapshot
+// (without a promotion) is noticed by the first instance that had seen
+// further; an instance that had not may publish under numbers that were
+// handed out before, until then. Run Redis with a maxmemory policy that never
+// evicts the meta hash (noeviction or volatile-*), or ids break.
 //
 // # Shutdown
 //
 // Hub.Shutdown calls Close, which closes the reader's socket (a blocked XREAD
 // returns at once), waits for the reader, deletes the wake-up stream and
-// closes both Redis clients: no goroutine or connection is left.
+// closes the clients the broker made (New's): no goroutine or connection of
+// the broker is left. A client passed to NewFromClient stays open: the app
+// closes it, after the hub.
 package redisbroker

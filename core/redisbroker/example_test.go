@@ -41,3 +41,23 @@ func ExampleNew() {
 	defer cancel()
 	srv.Shutdown(ctx)
 }
+
+// With Sentinel (or Cluster, or TLS and credentials), give the broker the
+// client the app already has. The app owns it: the hub closes the broker,
+// then the app closes its client.
+func ExampleNewFromClient() {
+	rdb := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName:    "mymaster",
+		SentinelAddrs: []string{"10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"},
+	})
+	defer rdb.Close() // deferred first: runs after hub.Close
+
+	hub := core.NewHub(core.WithBroker(redisbroker.NewFromClient(rdb)))
+	defer hub.Close()
+
+	// During a failover, publishes fail until the sentinels have promoted a
+	// replica; then they go to it. Nothing is retried behind the app's back.
+	if _, err := hub.Publish(core.Event{Data: "42"}, "prices"); errors.Is(err, redisbroker.ErrUnavailable) {
+		log.Print("not published, no primary right now: ", err)
+	}
+}

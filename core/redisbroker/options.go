@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// An Option configures a Broker. New applies the options and panics on a
-// value that can only be a mistake, with a message starting "redisbroker: ".
+// An Option configures a Broker. New and NewFromClient apply the options and
+// panic on a value that can only be a mistake, with a message starting
+// "redisbroker: ".
 type Option func(*config)
 
 type config struct {

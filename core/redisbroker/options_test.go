@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/ssehub/ssehub/core/redisbroker"
 	"github.com/ssehub/ssehub/internal/assert"
 )
@@ -16,6 +17,13 @@ func TestNew_PanicsOnMistakes(t *testing.T) {
 		fn   func()
 	}{
 		{"nil options", func() { redisbroker.New(nil) }},
+		{"nil client", func() { redisbroker.NewFromClient(nil) }},
+		{"nil *redis.Client", func() { redisbroker.NewFromClient((*redis.Client)(nil)) }},
+		{"ring", func() {
+			ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
+			defer ring.Close()
+			redisbroker.NewFromClient(ring)
+		}},
 		{"empty prefix", func() { redisbroker.WithPrefix("") }},
 		{"brace in prefix", func() { redisbroker.WithPrefix("app}") }},
 		{"control byte in prefix", func() { redisbroker.WithPrefix("a\nb") }},

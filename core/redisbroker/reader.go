@@ -35,6 +35,7 @@ func (b *Broker) run() {
 			return
 		}
 		b.lost(established, err)
+		b.readerLost()
 		if established {
 			backoff = b.cfg.minBackoff
 		}
@@ -72,12 +73,11 @@ func (b *Broker) isClosed() bool {
 }
 
 // session reads over a connection of its own until it fails, and reports
-// whether it got as far as reading. The reader dials the socket itself and
-// hands it to go-redis through the client's Dialer: a failed dial then never
-// reaches go-redis's pool, whose dial circuit breaker would delay the
-// reconnect by up to a second and leave a probing goroutine behind. Its own
-// connection matters too: a pooled one would be redialed silently, and a
-// restarted Redis would go unnoticed.
+// whether it got as far as reading. Each session dials anew, with the options
+// readerOptions gives now, so that it reaches the server that serves the
+// broker's keys now: a promoted replica, the cluster node the slot moved to.
+// Its own connection matters too: a pooled one would be redialed silently,
+// and a restarted Redis would go unnoticed.
 //
 // Each round reads the streams with readScript (catchUp) until it has caught
 // up, then waits in XREAD BLOCK for any of them to grow, or for a wake-up.
@@ -85,10 +85,12 @@ func (b *Broker) isClosed() bool {
 // only the stream that woke it (Redis 7.0 does), so it is no snapshot of all
 // the streams; the next catchUp is.
 func (b *Broker) session() (established bool, err error) {
-	if err := b.dialReader(); err != nil {
+	rd, err := b.readerClient()
+	if err != nil {
 		return false, err
 	}
-	conn := b.rd.EphemeralConn() // takes the socket just dialed; Close discards it
+	defer rd.Close()
+	conn := rd.EphemeralConn() // takes the socket just dialed; Close discards it
 	defer conn.Close()
 	ctx := b.ctx // Close cancels it, and closes the socket to end a blocked read
 	if err := b.sync(ctx, conn); err != nil {
@@ -133,10 +135,12 @@ func (b *Broker) session() (established bool, err error) {
 	return true, nil
 }
 
-// sync runs syncScript: it learns the epoch on the first session, keeps the
-// position when Redis still holds the same epoch (the reader then resumes
-// after the last event it delivered), and starts over at the epoch's base
-// when Redis lost its data.
+// sync runs syncScript: it learns the epoch on the first session, and keeps
+// the position when Redis still holds the same epoch (the reader then resumes
+// after the last event it delivered). When Redis began a new epoch, the
+// reader goes on after the last event it delivered if the new epoch's base is
+// beyond it (the events in between survived, with their ids of before), and
+// from the base if the numbers went back below it.
 func (b *Broker) sync(ctx context.Context, c redis.Scripter) error {
 	b.st.Lock()
 	known, floor := b.st.epoch, b.st.floor
@@ -159,12 +163,17 @@ func (b *Broker) sync(ctx context.Context, c redis.Scripter) error {
 	case b.epoch == "": // first contact: deliver what is published from now on
 		b.epoch, b.pos = epoch, seq
 	case epoch != b.epoch:
-		b.cfg.logger.Warn("redisbroker: Redis lost its data; events not yet delivered from before are gone",
-			"old_epoch", b.epoch, "new_epoch", epoch, "last_delivered", b.pos)
-		if b.pos+b.seqBase > base { // numbers restart: keep Message.Seq growing
-			b.seqBase = b.pos + b.seqBase - base
+		b.cfg.logger.Warn("redisbroker: Redis began a new epoch (it lost data, or a replica was promoted); ids start over",
+			"old_epoch", b.epoch, "new_epoch", epoch, "last_delivered", b.pos, "base", base)
+		if base < b.pos {
+			// Numbers went back below what this instance delivered: events it
+			// delivered after base are gone from Redis. Keep Message.Seq growing.
+			b.seqBase += b.pos - base
+			b.pos = base
 		}
-		b.epoch, b.pos, b.wakePos = epoch, base, ""
+		// Otherwise the streams still hold the events after pos up to base, of
+		// the epoch before (each keeps its id): the reader delivers them first.
+		b.epoch, b.wakePos = epoch, ""
 	}
 	pos := b.pos
 	b.mu.Unlock()

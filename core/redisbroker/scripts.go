@@ -1,6 +1,8 @@
 package redisbroker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,22 +13,39 @@ import (
 )
 
 // checkEpoch starts every script that reads or writes events. The meta hash
-// holds epoch (a random tag), seq (the last event's number) and base (seq when
-// the epoch began). A missing hash means Redis lost its data; a seq below what
-// this instance has seen in the same epoch (ARGV[3]) means Redis came back from
-// an older snapshot. Either way the numbers it is about to hand out were, or
-// may have been, handed out before, so a new epoch begins: the wire id carries
-// the tag, and an id from before is never taken for a new one.
+// holds epoch (a random tag), seq (the last event's number), base (seq when
+// the epoch began) and rid (the replication id of the server that last ran
+// one of these scripts). A new epoch begins when
+//   - the hash is gone: Redis lost its data;
+//   - it holds a seq below what this instance has seen in the same epoch
+//     (ARGV[3]): Redis came back from an older snapshot;
+//   - the server is a replica promoted since the hash was last written here:
+//     its previous replication id (master_replid2) is the one recorded. Its
+//     copy may lack events the old primary acknowledged (replication is
+//     asynchronous), and no instance can tell which ones, as the instance
+//     that saw them may reconnect last: going on in the same epoch could give
+//     a number a second event.
+//
+// Either way the numbers it is about to hand out were, or may have been,
+// handed out before, so a new epoch begins: the wire id carries the tag, and
+// an id from before is never taken for a new one. A server restarted from its
+// own AOF has a new replication id but no previous one: it keeps the epoch
+// unless its seq went back.
 //
 // ARGV[1]: a fresh tag; ARGV[2]: the epoch the caller knows; ARGV[3]: the
 // highest seq the caller has seen in it.
 const checkEpoch = `
 local meta = KEYS[1]
-local e = redis.call('HGET', meta, 'epoch')
-local seq = tonumber(redis.call('HGET', meta, 'seq') or '0')
-if not e or (e == ARGV[2] and seq < tonumber(ARGV[3])) then
+local m = redis.call('HMGET', meta, 'epoch', 'seq', 'rid')
+local e, seq, was = m[1], tonumber(m[2] or '0'), m[3]
+local info = redis.call('INFO', 'replication')
+local rid = string.match(info, 'master_replid:(%w+)') or ''
+local promoted = was and was ~= rid and was == string.match(info, 'master_replid2:(%w+)')
+if not e or (e == ARGV[2] and seq < tonumber(ARGV[3])) or promoted then
   e = ARGV[1]
-  redis.call('HSET', meta, 'epoch', e, 'base', string.format('%d', seq), 'seq', string.format('%d', seq))
+  redis.call('HSET', meta, 'epoch', e, 'base', string.format('%d', seq), 'seq', string.format('%d', seq), 'rid', rid)
+elseif was ~= rid then
+  redis.call('HSET', meta, 'rid', rid)
 end
 `
 
@@ -38,8 +57,9 @@ return {e, redis.call('HGET', meta, 'base'), string.format('%d', seq)}
 // publishScript numbers an event and adds it to every stream in KEYS[2:] with
 // the same stream id, "<seq>-0", in one atomic step: one global order, one id.
 // ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6..9]: app id, type,
-// data, retry in ms. It returns {epoch, seq}.
-var publishScript = redis.NewScript(checkEpoch + `
+// data, retry in ms. It returns {epoch, seq}. It runs through runOnce, never
+// retried.
+var publishScript = newScript(checkEpoch + `
 seq = redis.call('HINCRBY', meta, 'seq', 1)
 local id = string.format('%d-0', seq)
 local f = {'e', e, 'd', ARGV[8]}
@@ -53,6 +73,41 @@ for i = 2, #KEYS do
 end
 return {e, string.format('%d', seq)}
 `)
+
+// A script is a redis.Script that keeps its source, for runOnce's EVAL.
+type script struct {
+	*redis.Script
+	src string
+}
+
+func newScript(src string) script { return script{redis.NewScript(src), src} }
+
+// runOnce runs s on c exactly as Script.Run does (EVALSHA, then EVAL if Redis
+// does not have the script cached), except that go-redis never retries it,
+// whatever the client's MaxRetries: a retry after a lost reply would run the
+// script twice. NOSCRIPT means it did not run, so the EVAL is no retry.
+func runOnce(ctx context.Context, c redis.UniversalClient, s script, keys []string, args ...any) (any, error) {
+	argv := make([]any, 0, 3+len(keys)+len(args))
+	argv = append(argv, "evalsha", s.Hash(), len(keys))
+	for _, k := range keys {
+		argv = append(argv, k)
+	}
+	argv = append(argv, args...)
+	cmd := noRetry{redis.NewCmd(ctx, argv...)}
+	_ = c.Process(ctx, cmd)
+	if err := cmd.Err(); errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT") {
+		argv[0], argv[1] = "eval", s.src
+		cmd = noRetry{redis.NewCmd(ctx, argv...)}
+		_ = c.Process(ctx, cmd)
+	}
+	return cmd.Result()
+}
+
+// noRetry is a command go-redis runs at most once: its retry loops check
+// NoRetry (for commands that must not run twice) before they try again.
+type noRetry struct{ *redis.Cmd }
+
+func (noRetry) NoRetry() bool { return true }
 
 // historyScript returns the newest ARGV[3] entries of stream KEYS[2] up to id
 // ARGV[2], newest first, or nil when the epoch is no longer ARGV[1]: then the
