@@ -273,7 +273,7 @@ func (b *Broker) Publish(ctx context.Context, m core.Message) (string, error) {
 	}
 	res, err := runOnce(ctx, b.pub, publishScript, keys, newTag(), epoch, floor,
 		b.cfg.maxLen, b.cfg.ttl.Milliseconds(), m.ID, m.Event.Type, m.Event.Data,
-		m.Event.Retry.Milliseconds())
+		retryArg(m.Event.Retry), flagsOf(m))
 	if err != nil {
 		b.setErr(err)
 		return "", fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
@@ -294,7 +294,7 @@ func (b *Broker) Publish(ctx context.Context, m core.Message) (string, error) {
 	if other {
 		b.wake(ctx)
 	}
-	if m.ID != "" {
+	if m.ID != "" || m.Live {
 		return m.ID, nil
 	}
 	return out[0] + "-" + out[1], nil

@@ -173,3 +173,28 @@ func TestBroker_ShutdownReleasesEverything(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Equal(t, "wake-up streams left", len(keys), 0)
 }
+
+// Every field the spec allows crosses instances as the publishing hub sent
+// it: retry 0, an id reset, a live event without id, a comment.
+func TestBroker_LiveCommentsAndSpecialFields(t *testing.T) {
+	r := startRedis(t)
+	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
+	cb := dial(t, b, "", "t")
+	first := ssetest.Publish(t, a.hub, core.Event{Data: "1"}, "t")
+	assert.NoError(t, a.hub.PublishLive(core.Event{Type: "typing", Data: "ada"}, "t"))
+	assert.NoError(t, a.hub.PublishComment("padding", "t"))
+	id, err := a.hub.Publish(core.Event{Data: "2", Retry: core.RetryNow, ResetID: true}, "t")
+	assert.NoError(t, err)
+	assert.Equal(t, "a reset event has no id", id, "")
+	ssetest.Publish(t, a.hub, core.Event{Data: "3", Retry: 1500 * time.Millisecond}, "t")
+
+	got := cb.nextN(4)
+	assert.Equal(t, "hub id", got[0].ID, first)
+	assert.Equal(t, "live: no id of its own", got[1], core.Event{ID: first, Type: "typing", Data: "ada"})
+	assert.Equal(t, "retry 0 and reset", got[2], core.Event{Data: "2", Retry: core.RetryNow, ResetID: true})
+	assert.Equal(t, "retry", got[3].Retry, 1500*time.Millisecond)
+
+	// A client resuming on A after the first event gets the kept ones only.
+	ca := dial(t, a, first, "t")
+	assert.Equal(t, "replay: only the kept event (a reset is live)", ca.next().Data, "3")
+}

@@ -56,8 +56,8 @@ return {e, redis.call('HGET', meta, 'base'), string.format('%d', seq)}
 
 // publishScript numbers an event and adds it to every stream in KEYS[2:] with
 // the same stream id, "<seq>-0", in one atomic step: one global order, one id.
-// ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6..9]: app id, type,
-// data, retry in ms. It returns {epoch, seq}. It runs through runOnce, never
+// ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6..10]: app id, type,
+// data, retry in ms ("": none), flags (see entry). It returns {epoch, seq}. It runs through runOnce, never
 // retried.
 var publishScript = newScript(checkEpoch + `
 seq = redis.call('HINCRBY', meta, 'seq', 1)
@@ -65,7 +65,8 @@ local id = string.format('%d-0', seq)
 local f = {'e', e, 'd', ARGV[8]}
 if ARGV[6] ~= '' then f[#f+1] = 'i'; f[#f+1] = ARGV[6] end
 if ARGV[7] ~= '' then f[#f+1] = 'y'; f[#f+1] = ARGV[7] end
-if ARGV[9] ~= '0' then f[#f+1] = 'r'; f[#f+1] = ARGV[9] end
+if ARGV[9] ~= '' then f[#f+1] = 'r'; f[#f+1] = ARGV[9] end
+if ARGV[10] ~= '' then f[#f+1] = 'f'; f[#f+1] = ARGV[10] end
 local ttl = tonumber(ARGV[5])
 for i = 2, #KEYS do
   redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], id, unpack(f))
@@ -137,27 +138,70 @@ type entry struct {
 	id    string // "i": the app's id, if it set one
 	typ   string // "y"
 	data  string // "d"
-	retry int64  // "r": milliseconds
+	retry int64  // "r": milliseconds, -1 for none
+	flags string // "f": l live (no id, no replay), c comment, x id reset
 }
 
-// wireID is the id clients see: the app's, or "<epoch>-<seq>". Epoch tags are
-// ten characters, so these ids never parse as a hub's own ("<8 chars>-<seq>").
+// wireID is the id clients see: the app's, "<epoch>-<seq>", or none for a
+// live event. Epoch tags are ten characters, so these ids never parse as a
+// hub's own ("<8 chars>-<seq>").
 func (e *entry) wireID() string {
-	if e.id != "" {
+	switch {
+	case e.id != "":
 		return e.id
+	case strings.Contains(e.flags, "l"):
+		return ""
 	}
 	return e.epoch + "-" + strconv.FormatUint(e.seq, 10)
+}
+
+// flagsOf encodes what an entry's "f" field says of m.
+func flagsOf(m core.Message) string {
+	var f []byte
+	if m.Live {
+		f = append(f, 'l')
+	}
+	if m.Comment {
+		f = append(f, 'c')
+	}
+	if m.Event.ResetID {
+		f = append(f, 'x')
+	}
+	return string(f)
+}
+
+// retryArg is the "r" field for d: none, or milliseconds (core.RetryNow: 0).
+func retryArg(d time.Duration) string {
+	switch {
+	case d == 0:
+		return ""
+	case d == core.RetryNow:
+		return "0"
+	}
+	return strconv.FormatInt(d.Milliseconds(), 10)
 }
 
 // message is the entry as the hub takes it. seqBase lifts the seq above
 // every seq of earlier epochs, so that Message.Seq only grows.
 func (e *entry) message(topics []string, seqBase uint64) core.Message {
 	return core.Message{
-		ID:     e.wireID(),
-		Seq:    seqBase + e.seq,
-		Topics: topics,
-		Event:  core.Event{Type: e.typ, Data: e.data, Retry: time.Duration(e.retry) * time.Millisecond},
+		ID:      e.wireID(),
+		Seq:     seqBase + e.seq,
+		Topics:  topics,
+		Event:   core.Event{Type: e.typ, Data: e.data, Retry: e.retryDuration(), ResetID: strings.Contains(e.flags, "x")},
+		Live:    strings.Contains(e.flags, "l"),
+		Comment: strings.Contains(e.flags, "c"),
 	}
+}
+
+func (e *entry) retryDuration() time.Duration {
+	switch {
+	case e.retry < 0:
+		return 0
+	case e.retry == 0:
+		return core.RetryNow
+	}
+	return time.Duration(e.retry) * time.Millisecond
 }
 
 func (e *entry) set(k string, v any) {
@@ -173,6 +217,8 @@ func (e *entry) set(k string, v any) {
 		e.data = s
 	case "r":
 		e.retry, _ = strconv.ParseInt(s, 10, 64)
+	case "f":
+		e.flags = s
 	}
 }
 
@@ -204,7 +250,7 @@ func fromScriptReply(v any) ([]entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		e := entry{seq: seq}
+		e := entry{seq: seq, retry: -1}
 		kv, _ := row[1].([]any)
 		for i := 0; i+1 < len(kv); i += 2 {
 			k, _ := kv[i].(string)
