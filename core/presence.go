@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -43,19 +44,10 @@ type Selector struct {
 }
 
 func (sel Selector) selects(s *Subscriber, key func(*Subscriber) string) bool {
-	if sel.Topic != "" && !slicesContains(s.sub.Topics, sel.Topic) {
+	if sel.Topic != "" && !slices.Contains(s.sub.Topics, sel.Topic) {
 		return false
 	}
 	return sel.Key == "" || key != nil && key(s) == sel.Key
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ErrNoCluster is returned by Hub.End when the hub's broker is not a
