@@ -40,12 +40,23 @@
 // topic's history is disconnected (ErrLagged) and resumes with Last-Event-ID.
 // Publish never waits on a client, unless the app asks it to (WithBackpressure).
 //
+// # Many instances
+//
+// Behind a load balancer, instances share events through a Broker (see
+// core/redisbroker): every instance serves every event with the same id, and
+// a client resumes on any of them. A broker that is also a Cluster shares
+// what instances know of their streams: WithPresence counts a topic's
+// streams across all of them, and Hub.End ends a user's streams on all of
+// them.
+//
 // # Shutdown
 //
 // An SSE stream never goes idle, so an HTTP server's graceful shutdown would
 // wait for it until its deadline. Shut the hub down with the server, in one
 // call: httpsse.Shutdown (net/http, gin) or fibersse.Shutdown (fiber). Every
-// stream gets the shutdown event (WithShutdownEvent) and ends.
+// stream gets the shutdown event (WithShutdownEvent) and ends, at once or
+// spread over a window (WithDrain), so that its clients do not all reconnect
+// to the other instances in the same instant.
 //
 // # How an event travels
 //
