@@ -31,21 +31,43 @@ import (
 func TestDrain_NoReconnectStorm(t *testing.T) {
 	r := redistest.Start(t)
 	const clients, window = 2000, 5 * time.Second
-	var drained, sudden int
+	var drained, sudden storm
 	t.Run("drain", func(t *testing.T) { drained = reconnectStorm(t, r.Addr(), clients, window) })
 	t.Run("no drain", func(t *testing.T) { sudden = reconnectStorm(t, r.Addr(), clients, 0) })
-	t.Logf("most reconnects B received in any 100 ms: %d with a %v drain, %d without", drained, window, sudden)
-	// A uniform spread puts clients/50 in each 100 ms of a 5 s window.
-	assert.True(t, fmt.Sprintf("drained: at most %d in 100 ms", drained), drained > 0 && drained <= 3*clients/50)
-	assert.True(t, "without a drain, a storm", sudden > drained)
+	t.Logf("most streams A ended in any 100 ms: %d with a %v drain, %d without", drained.ends, window, sudden.ends)
+	t.Logf("most reconnects B received in any 100 ms: %d with a %v drain, %d without", drained.arrivals, window, sudden.arrivals)
+	// A uniform spread puts clients/50 in each 100 ms of a 5 s window. What
+	// B receives also depends on how fast the clients and B run on this
+	// shared machine, so its bound is looser.
+	even := clients / 50
+	assert.True(t, fmt.Sprintf("drained: A ended at most %d in 100 ms", drained.ends), drained.ends <= 3*even)
+	assert.True(t, fmt.Sprintf("drained: B received at most %d in 100 ms", drained.arrivals), drained.arrivals <= 5*even)
+	assert.True(t, "without a drain, A ends them in a burst", sudden.ends > 2*drained.ends)
 }
 
-// reconnectStorm runs one shutdown of A (draining over window) and returns
-// the most reconnects B received in any 100 ms.
-func reconnectStorm(t *testing.T, addr string, clients int, window time.Duration) int {
+// A storm is the most streams A ended, and the most reconnects B received,
+// in any 100 ms.
+type storm struct{ ends, arrivals int }
+
+// most is the most of times in any 100 ms.
+func most(times []time.Time) int {
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	n := 0
+	for i := range times {
+		j := i
+		for j < len(times) && times[j].Sub(times[i]) < 100*time.Millisecond {
+			j++
+		}
+		n = max(n, j-i)
+	}
+	return n
+}
+
+// reconnectStorm runs one shutdown of A (draining over window).
+func reconnectStorm(t *testing.T, addr string, clients int, window time.Duration) storm {
 	prefix := redisbroker.WithPrefix("drain" + strconv.Itoa(int(window/time.Second)))
 	var mu sync.Mutex
-	var arrivals []time.Time
+	var arrivals, ends []time.Time
 	hubB := core.NewHub(core.WithBroker(redisbroker.New(&redis.Options{Addr: addr}, prefix)),
 		core.WithOnConnect(func(*core.Subscriber) {
 			mu.Lock()
@@ -53,7 +75,14 @@ func reconnectStorm(t *testing.T, addr string, clients int, window time.Duration
 			mu.Unlock()
 		}))
 	hubA := core.NewHub(core.WithBroker(redisbroker.New(&redis.Options{Addr: addr}, prefix)),
-		core.WithDrain(window), core.WithShutdownEvent(core.Event{Type: "bye"}))
+		core.WithDrain(window), core.WithShutdownEvent(core.Event{Type: "bye"}),
+		core.WithOnDisconnect(func(_ *core.Subscriber, r core.DisconnectReason) {
+			if r == core.DisconnectShutdown {
+				mu.Lock()
+				ends = append(ends, time.Now())
+				mu.Unlock()
+			}
+		}))
 	topic := httpsse.Config{Topics: httpsse.Topics("t")}
 	srvA := httptest.NewServer(httpsse.Handler(hubA, topic))
 	srvB := httptest.NewServer(httpsse.Handler(hubB, topic))
@@ -128,18 +157,14 @@ func reconnectStorm(t *testing.T, addr string, clients int, window time.Duration
 
 	mu.Lock()
 	defer mu.Unlock()
-	slices.SortFunc(arrivals, func(a, b time.Time) int { return a.Compare(b) })
-	most := 0
-	for i := range arrivals {
-		j := i
-		for j < len(arrivals) && arrivals[j].Sub(arrivals[i]) < 100*time.Millisecond {
-			j++
-		}
-		most = max(most, j-i)
-	}
-	t.Logf("drain %v: %d clients, %d events each, none lost; B's reconnects over %v, at most %d in any 100 ms",
-		window, clients, n, arrivals[len(arrivals)-1].Sub(arrivals[0]).Round(time.Millisecond), most)
-	return most
+	st := storm{ends: most(ends), arrivals: most(arrivals)}
+	t.Logf("drain %v: %d clients, %d events each, none lost; A ended them over %v, B received them over %v",
+		window, clients, n, spanOf(ends), spanOf(arrivals))
+	return st
+}
+
+func spanOf(times []time.Time) time.Duration {
+	return times[len(times)-1].Sub(times[0]).Round(time.Millisecond)
 }
 
 // follow reads a stream on a, then, when it ends, on b with its

@@ -5,6 +5,12 @@
 // EventSource: one URL, two representations.
 //
 //	go run ./examples/gin-visitors [-addr 127.0.0.1:8080]
+//
+// Behind a load balancer, run several instances on one Redis (-redis or
+// REDIS_ADDR): every page then shows the visitors of all of them.
+//
+//	go run ./examples/gin-visitors -addr 127.0.0.1:8080 -redis 127.0.0.1:6379 &
+//	go run ./examples/gin-visitors -addr 127.0.0.1:8081 -redis 127.0.0.1:6379 &
 package main
 
 import (
@@ -21,32 +27,48 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 	"github.com/ssehub/ssehub/core"
+	"github.com/ssehub/ssehub/core/redisbroker"
 	"github.com/ssehub/ssehub/ginsse"
 )
 
 //go:embed index.html
 var page []byte
 
-// newApp returns the hub and the routes. A visitor is a subscriber of the
-// "visitors" topic; the hooks publish the new count whenever one comes or goes.
-func newApp() (*core.Hub, *gin.Engine) {
+// newApp returns the hub and the routes. A visitor is a stream on the
+// "visitors" topic. With a Redis address the hub counts the visitors of every
+// instance on that Redis; with "" it counts its own.
+func newApp(redisAddr string) (*core.Hub, *gin.Engine) {
+	isVisitors := func(topic string) bool { return topic == "visitors" }
+	count := func(n int) core.Event { return core.Event{Type: "count", Data: strconv.Itoa(n)} }
 	var hub *core.Hub
-	publishCount := func(*core.Subscriber) {
-		hub.Publish(core.Event{Type: "count", Data: strconv.Itoa(hub.Subscribers("visitors"))}, "visitors")
+	ready := make(chan struct{}) // onChange may run before NewHub returns
+	opts := []core.Option{
+		// When the count changes, every instance sends it to its own pages.
+		core.WithPresence(isVisitors, func(topic string, n int) {
+			<-ready
+			hub.PublishLocal(count(n), topic)
+		}),
+		// A page that connects, or reconnects, gets the count now, not old ones.
+		core.WithNoHistory(isVisitors),
+		core.WithSnapshot(func(*core.Subscriber) ([]core.Event, error) {
+			return []core.Event{count(hub.Count("visitors"))}, nil
+		}),
+		core.WithRetry(2 * time.Second),
 	}
-	hub = core.NewHub(
-		core.WithOnConnect(publishCount),
-		core.WithOnDisconnect(func(s *core.Subscriber, _ core.DisconnectReason) { publishCount(s) }),
-		core.WithRetry(2*time.Second),
-	)
+	if redisAddr != "" {
+		opts = append(opts, core.WithBroker(redisbroker.New(&redis.Options{Addr: redisAddr})))
+	}
+	hub = core.NewHub(opts...)
+	close(ready)
 
 	r := gin.New()
 	r.Use(gin.Recovery())
 	r.GET("/", func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", page) })
 	r.GET("/visitors",
 		ginsse.New(hub, ginsse.Config{Topics: ginsse.Topics("visitors")}), // EventSource: a live stream
-		func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"visitors": hub.Subscribers("visitors")}) },
+		func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"visitors": hub.Count("visitors")}) },
 	)
 	return hub, r
 }
@@ -60,6 +82,7 @@ func main() {
 
 func run() error {
 	addr := flag.String("addr", envOr("ADDR", "127.0.0.1:8080"), "address to listen on")
+	redisAddr := flag.String("redis", os.Getenv("REDIS_ADDR"), "Redis address shared by several instances (default: none, count alone)")
 	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
 
@@ -70,7 +93,10 @@ func run() error {
 		return fmt.Errorf("%w (choose another address with -addr or ADDR)", err)
 	}
 	fmt.Printf("live visitors: open http://%s/ in a few tabs\n", ln.Addr())
-	hub, r := newApp()
+	if *redisAddr != "" {
+		fmt.Printf("counting the visitors of every instance on Redis at %s\n", *redisAddr)
+	}
+	hub, r := newApp(*redisAddr)
 	return serve(ctx, ln, r, hub)
 }
 
