@@ -24,7 +24,7 @@ type options struct {
 	noHistory        func(topic string) bool
 	drain            time.Duration
 	presenceMatch    func(topic string) bool
-	presenceChange   func(topic string, n int)
+	presenceChange   func(h *Hub, topic string, n int)
 	subscriberKey    func(*Subscriber) string
 	snapshot         func(*Subscriber) ([]Event, error)
 	onConnect        func(*Subscriber)
@@ -238,14 +238,15 @@ func WithDrain(window time.Duration) Option {
 
 // WithPresence counts the streams on the topics match selects, across every
 // instance when the hub's broker is a Cluster, and calls onChange with the
-// new count whenever it changes: on every instance, from one goroutine of
-// the hub's, in order. A live-visitors dashboard sends the count to its own
-// streams from onChange (Hub.PublishLocal); Hub.Count answers it at any time.
-// An instance that dies stops counting within the cluster's bound (the Redis
-// broker: 10 s), with nobody cleaning up. Count only topics whose count the
-// app shows: with a Cluster, each change costs a round trip to it.
+// hub and the new count whenever it changes: on every instance, from one
+// goroutine of the hub's, in order, possibly before NewHub has returned
+// (hence the hub argument). A live-visitors dashboard sends the count to its
+// own streams from onChange (Hub.PublishLocal); Hub.Count answers it at any
+// time. An instance that dies stops counting within the cluster's bound (the
+// Redis broker: about 8 s), with nobody cleaning up. Count only topics whose
+// count the app shows: with a Cluster, each change costs a round trip to it.
 // Default: none.
-func WithPresence(match func(topic string) bool, onChange func(topic string, n int)) Option {
+func WithPresence(match func(topic string) bool, onChange func(hub *Hub, topic string, n int)) Option {
 	return func(o *options) { o.presenceMatch, o.presenceChange = match, onChange }
 }
 

@@ -56,10 +56,10 @@ var ErrNoCluster = errors.New("ssehub: the broker is not a core.Cluster: streams
 
 // End ends the streams sel selects, with DisconnectEnded, on this hub and,
 // through its broker (a Cluster), on every hub sharing it: a logout, or
-// access revoked. A browser's EventSource reconnects to an ended stream, so
-// make the topic function refuse it first: then the reconnect gets 403 and
-// the browser stops. End returns when the request has gone out; the streams
-// end within moments after.
+// access revoked. Each stream gets "retry: 0" last, so a browser's
+// EventSource reconnects at once: make the topic function refuse it first,
+// and the reconnect gets 403 and the browser stops for good. End returns when
+// the request has gone out; the streams end within moments after.
 func (h *Hub) End(ctx context.Context, sel Selector) error {
 	if sel.Topic == "" && sel.Key == "" {
 		return fmt.Errorf("%w: End with an empty Selector would end every stream; Shutdown does that", ErrNoTopics)
@@ -123,7 +123,7 @@ const presenceRefresh = 2 * time.Second
 // of the app's function, so counts reach them in order.
 type presence struct {
 	match    func(topic string) bool
-	onChange func(topic string, n int)
+	onChange func(h *Hub, topic string, n int)
 	cluster  Cluster // nil: counts are this hub's
 
 	mu    sync.Mutex
@@ -132,7 +132,7 @@ type presence struct {
 	wake  chan struct{}
 }
 
-func newPresence(match func(string) bool, onChange func(string, int), b Broker) *presence {
+func newPresence(match func(string) bool, onChange func(*Hub, string, int), b Broker) *presence {
 	p := &presence{match: match, onChange: onChange, dirty: map[string]bool{}, last: map[string]int{}, wake: make(chan struct{}, 1)}
 	p.cluster, _ = b.(Cluster)
 	return p
@@ -226,7 +226,7 @@ func (h *Hub) count(p *presence, topic string) {
 	if p.onChange != nil {
 		func() {
 			defer h.recoverHook("presence", nil)
-			p.onChange(topic, total)
+			p.onChange(h, topic, total)
 		}()
 	}
 }

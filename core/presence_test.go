@@ -118,7 +118,7 @@ type counter struct {
 	seen []int
 }
 
-func (c *counter) onChange(topic string, n int) {
+func (c *counter) onChange(_ *core.Hub, topic string, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.last == nil {

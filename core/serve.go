@@ -26,6 +26,7 @@ const maxBatch = 256 << 10
 var (
 	heartbeat   = []byte(": ping\n\n")
 	openComment = []byte(": open\n\n") // a stream's first bytes when it sends no retry field
+	retryNow    = []byte("retry: 0\n\n")
 )
 
 // Serve subscribes and streams: Subscribe, then Subscriber.Serve. Adapters
@@ -166,7 +167,14 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 			return s.shutdown(ctx, &b)
 		}
 		if closedChan(s.closed) {
-			return s.closedReason(), nil
+			reason := s.closedReason()
+			if reason == DisconnectEnded {
+				// Back at once, to be refused by the topic function if the
+				// app revoked access: the browser then stops for good.
+				b.write(retryNow)
+				b.flush()
+			}
+			return reason, nil
 		}
 		if closedChan(ctxDone) {
 			return DisconnectClientGone, nil

@@ -56,7 +56,7 @@ func newMember(t *testing.T, addr string, opts ...core.Option) *member {
 	return m
 }
 
-func (m *member) changed(_ string, n int) {
+func (m *member) changed(_ *core.Hub, _ string, n int) {
 	m.mu.Lock()
 	m.counts = append(m.counts, n)
 	m.mu.Unlock()

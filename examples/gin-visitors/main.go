@@ -43,11 +43,9 @@ func newApp(redisAddr string) (*core.Hub, *gin.Engine) {
 	isVisitors := func(topic string) bool { return topic == "visitors" }
 	count := func(n int) core.Event { return core.Event{Type: "count", Data: strconv.Itoa(n)} }
 	var hub *core.Hub
-	ready := make(chan struct{}) // onChange may run before NewHub returns
 	opts := []core.Option{
 		// When the count changes, every instance sends it to its own pages.
-		core.WithPresence(isVisitors, func(topic string, n int) {
-			<-ready
+		core.WithPresence(isVisitors, func(hub *core.Hub, topic string, n int) {
 			hub.PublishLocal(count(n), topic)
 		}),
 		// A page that connects, or reconnects, gets the count now, not old ones.
@@ -61,7 +59,6 @@ func newApp(redisAddr string) (*core.Hub, *gin.Engine) {
 		opts = append(opts, core.WithBroker(redisbroker.New(&redis.Options{Addr: redisAddr})))
 	}
 	hub = core.NewHub(opts...)
-	close(ready)
 
 	r := gin.New()
 	r.Use(gin.Recovery())
