@@ -161,7 +161,7 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) (string, er
 		e.ID = ""
 		// The broker keeps its own copy of topics, so the caller's variadic
 		// slice stays on its stack.
-		id, err := b.Publish(ctx, Message{ID: id, Topics: slices.Clone(topics), Event: e})
+		id, err := b.Publish(ctx, Message{ID: id, Topics: slices.Clone(topics), Event: e, PublishedAt: time.Now()})
 		if err != nil {
 			h.stats.brokerErrors.Add(1)
 			return "", fmt.Errorf("ssehub: publish through broker: %w", err)
@@ -169,7 +169,7 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) (string, er
 		return id, nil
 	}
 	var stack [4]*topic
-	f, woken := h.append(e, topics, e.ID == "", true, 0, nil, stack[:0])
+	f, woken := h.append(e, topics, e.ID == "", true, 0, 0, nil, stack[:0])
 	if f == nil {
 		return "", ErrClosed // append takes every event while the hub is open
 	}
@@ -184,17 +184,21 @@ const idRoom = 4 + 8 + 1 + 20 + 1
 // subscriber), counts it in taken (when not nil), then wakes their streams:
 // so a client never sees an event before the counter does. With assignID it
 // writes a hub id. A broker's seq, when not zero, orders the event instead of
-// the hub's next number. It returns the frame, nil if the hub is closed or no
-// ring took it, and woken with the topics it appended to added (publishers
-// pace on them).
-func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64, taken *atomic.Uint64, woken []*topic) (*frame, []*topic) {
+// the hub's next number; pubAt, when not zero, is when another hub's Publish
+// accepted it (Message.PublishedAt), and otherwise now. It returns the frame,
+// nil if the hub is closed or no ring took it, and woken with the topics it
+// appended to added (publishers pace on them).
+func (h *Hub) append(e Event, topics []string, assignID, create bool, seq uint64, pubAt int64, taken *atomic.Uint64, woken []*topic) (*frame, []*topic) {
 	var buf []byte
 	if assignID {
 		buf = appendValidEvent(make([]byte, idRoom, idRoom+len(e.Data)+len(e.Type)+32), e)
 	} else {
 		buf = appendValidEvent(nil, e)
 	}
-	f := &frame{data: buf, at: time.Now().UnixNano()}
+	f := &frame{data: buf, at: time.Now().UnixNano(), pubAt: pubAt}
+	if pubAt == 0 {
+		f.pubAt = f.at
+	}
 	if !assignID {
 		f.id = e.ID
 	}
@@ -269,7 +273,11 @@ func (h *Hub) deliver(m Message) {
 	if len(topics) == 0 {
 		topics = nil
 	}
-	h.append(e, topics, m.ID == "", false, m.Seq, &h.stats.brokerDelivered, nil)
+	var pubAt int64 // unknown: freshness counts from now
+	if !m.PublishedAt.IsZero() {
+		pubAt = m.PublishedAt.UnixNano()
+	}
+	h.append(e, topics, m.ID == "", false, m.Seq, pubAt, &h.stats.brokerDelivered, nil)
 }
 
 // Subscribers returns how many streams are on topic now.

@@ -31,6 +31,7 @@ type options struct {
 	takeover         bool
 	backpressureLag  int
 	backpressureWait time.Duration
+	freshnessOff     bool // no freshness measured: only tests set it (export_test.go), to measure its cost
 }
 
 func defaultOptions() options {

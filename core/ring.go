@@ -8,9 +8,10 @@ import (
 // A frame is one encoded event, shared by every stream that writes it.
 type frame struct {
 	seq   uint64 // the hub's order; also the id's number for hub-assigned ids
+	pubAt int64  // when Publish accepted it, unix nanoseconds: at, or a broker's Message.PublishedAt (freshness); beside seq, in the cache line streams read
 	id    string // wire id when it is not hub-assigned ("" otherwise)
 	data  []byte // the complete encoded frame; never modified
-	at    int64  // when it was appended, unix nanoseconds (history age)
+	at    int64  // when it was appended, unix nanoseconds (history age, on this hub's clock)
 	own   bool   // sent to one subscriber (Subscriber.Send): never replay's or a snapshot's
 	first entry  // the entry of the first ring it is appended to: one allocation less
 }

@@ -153,6 +153,11 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 		return classify(err)
 	}
 
+	// Live events from here on: their freshness is measured (replayed ones
+	// were published while the client was away).
+	if !h.opt.freshnessOff {
+		b.measure, b.shard = true, h.stats.freshness.shard()
+	}
 	ctxDone := ctx.Done()
 	for {
 		// Single-channel checks: far cheaper than a select over all three.
@@ -304,6 +309,9 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 		if s.written(e.f) {
 			continue // replaced, or already written from another of its rings
 		}
+		if b.measure {
+			b.notePublished(e.f.pubAt)
+		}
 		s.lastSeq, s.lastFrame = e.f.seq, e.f
 		b.write(e.f.data)
 		b.frames++
@@ -335,6 +343,12 @@ type batch struct {
 	err      error
 	armed    bool
 	deadline time.Time // the connection's write deadline, as last set
+
+	// The ages of the frames written since the last flush, when measure is
+	// on (freshness.go).
+	measure bool
+	ages    batchAges
+	shard   *freshnessShard
 }
 
 func (b *batch) write(p []byte) {
@@ -356,6 +370,7 @@ func (b *batch) write(p []byte) {
 func (b *batch) arm() {
 	b.armed = true
 	now := time.Now()
+	b.ages.armedAt = now.UnixNano()
 	if timeout := b.s.hub.opt.writeTimeout; now.Add(timeout / 2).After(b.deadline) {
 		b.deadline = now.Add(timeout)
 		b.w.SetWriteDeadline(b.deadline)
@@ -370,17 +385,26 @@ func (b *batch) flush() error {
 	if err == nil {
 		err = b.w.Flush()
 	}
-	b.account()
+	b.account(err == nil)
 	b.n, b.frames, b.armed, b.err = 0, 0, false, nil
 	return err
 }
 
-// account records a batch handed to the socket: the hub's counters, and the
-// stream's last write and progress (what publishers pace on).
-func (b *batch) account() {
+// account records a batch handed to the socket: the hub's counters, the
+// freshness of its events if it was written (ok), and the stream's last write
+// and progress (what publishers pace on).
+func (b *batch) account(ok bool) {
 	h := b.s.hub
+	now := time.Now().UnixNano()
+	if b.measure { // before FramesWritten: an event counted as written has its freshness counted
+		if ok && b.frames > 0 {
+			b.shard.observe(&b.ages, b.frames, now)
+		} else {
+			b.ages.reset()
+		}
+	}
 	h.stats.bytes.Add(uint64(b.n))
 	h.stats.frames.Add(uint64(b.frames))
-	b.s.lastWrite.Store(time.Now().UnixNano())
+	b.s.lastWrite.Store(now)
 	b.s.progress.Store(b.s.lastSeq)
 }

@@ -153,6 +153,7 @@ func (s *Subscriber) Send(e Event) error {
 	}
 	h := s.hub
 	f := &frame{data: appendValidEvent(nil, e), id: e.ID, at: time.Now().UnixNano(), own: true}
+	f.pubAt = f.at
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
