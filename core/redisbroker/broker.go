@@ -163,7 +163,9 @@ func (b *Broker) Start(deliver func(core.Message)) error {
 
 // Publish adds the event to the stream of each of m.Topics (or to the
 // broadcast stream when there are none) under one new id, atomically, and
-// returns the id clients see: m.ID, or "<epoch>-<seq>".
+// returns the id clients see: m.ID, or "<epoch>-<seq>". The entry keeps
+// m.PublishedAt (field "p", unix nanoseconds), which every hub's delivery
+// carries; entries stored by versions before it have none.
 //
 // While the reader is disconnected, Publish does not try Redis on its own: it
 // has the reader try at once, without waiting out its backoff, and fails if
@@ -196,9 +198,13 @@ func (b *Broker) Publish(ctx context.Context, m core.Message) (string, error) {
 	if closed {
 		return "", ErrClosed
 	}
+	var pub int64 // unknown
+	if !m.PublishedAt.IsZero() {
+		pub = m.PublishedAt.UnixNano()
+	}
 	res, err := publishScript.Run(ctx, b.pub, keys, newTag(), epoch, floor,
 		b.cfg.maxLen, b.cfg.ttl.Milliseconds(), m.ID, m.Event.Type, m.Event.Data,
-		m.Event.Retry.Milliseconds()).Result()
+		m.Event.Retry.Milliseconds(), pub).Result()
 	if err != nil {
 		b.setErr(err)
 		return "", fmt.Errorf("%w: publish: %w", ErrUnavailable, err)

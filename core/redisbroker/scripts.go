@@ -37,8 +37,9 @@ return {e, redis.call('HGET', meta, 'base'), string.format('%d', seq)}
 
 // publishScript numbers an event and adds it to every stream in KEYS[2:] with
 // the same stream id, "<seq>-0", in one atomic step: one global order, one id.
-// ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6..9]: app id, type,
-// data, retry in ms. It returns {epoch, seq}.
+// ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6..10]: app id, type,
+// data, retry in ms, publish time in unix ns (0: unknown). It returns
+// {epoch, seq}.
 var publishScript = redis.NewScript(checkEpoch + `
 seq = redis.call('HINCRBY', meta, 'seq', 1)
 local id = string.format('%d-0', seq)
@@ -46,6 +47,7 @@ local f = {'e', e, 'd', ARGV[8]}
 if ARGV[6] ~= '' then f[#f+1] = 'i'; f[#f+1] = ARGV[6] end
 if ARGV[7] ~= '' then f[#f+1] = 'y'; f[#f+1] = ARGV[7] end
 if ARGV[9] ~= '0' then f[#f+1] = 'r'; f[#f+1] = ARGV[9] end
+if ARGV[10] ~= '0' then f[#f+1] = 'p'; f[#f+1] = ARGV[10] end
 local ttl = tonumber(ARGV[5])
 for i = 2, #KEYS do
   redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], id, unpack(f))
@@ -83,6 +85,7 @@ type entry struct {
 	typ   string // "y"
 	data  string // "d"
 	retry int64  // "r": milliseconds
+	pub   int64  // "p": Message.PublishedAt, unix nanoseconds; absent (0) in entries of older versions
 }
 
 // wireID is the id clients see: the app's, or "<epoch>-<seq>". Epoch tags are
@@ -97,12 +100,16 @@ func (e *entry) wireID() string {
 // message is the entry as the hub takes it. seqBase lifts the seq above
 // every seq of earlier epochs, so that Message.Seq only grows.
 func (e *entry) message(topics []string, seqBase uint64) core.Message {
-	return core.Message{
+	m := core.Message{
 		ID:     e.wireID(),
 		Seq:    seqBase + e.seq,
 		Topics: topics,
 		Event:  core.Event{Type: e.typ, Data: e.data, Retry: time.Duration(e.retry) * time.Millisecond},
 	}
+	if e.pub > 0 {
+		m.PublishedAt = time.Unix(0, e.pub)
+	}
+	return m
 }
 
 func (e *entry) set(k string, v any) {
@@ -118,6 +125,8 @@ func (e *entry) set(k string, v any) {
 		e.data = s
 	case "r":
 		e.retry, _ = strconv.ParseInt(s, 10, 64)
+	case "p":
+		e.pub, _ = strconv.ParseInt(s, 10, 64)
 	}
 }
 
