@@ -46,7 +46,9 @@ type Hub struct {
 	owned     sync.WaitGroup // goroutines of taken-over streams (serveOwned)
 	maint     sync.WaitGroup
 
-	stats counters
+	stats  counters
+	warns  [warnKinds]warnLimiter
+	broker brokerWatch // the maintenance goroutine's
 }
 
 // A topic is a named ring plus the streams that read it.
@@ -164,6 +166,8 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string) (string, er
 		id, err := b.Publish(ctx, Message{ID: id, Topics: slices.Clone(topics), Event: e, PublishedAt: time.Now()})
 		if err != nil {
 			h.stats.brokerErrors.Add(1)
+			// A copy: logging the caller's slice would move it to the heap on every call.
+			h.warn(warnBrokerFailed, "ssehub: publishing through the broker failed", "topics", slices.Clone(topics), "err", err)
 			return "", fmt.Errorf("ssehub: publish through broker: %w", err)
 		}
 		return id, nil
@@ -266,7 +270,7 @@ func (h *Hub) deliver(m Message) {
 	e := m.Event
 	e.ID = m.ID
 	if e.Validate() != nil {
-		h.opt.logger.Warn("ssehub: broker delivered an invalid event; dropped", "id", m.ID)
+		h.warn(warnBrokerEvent, "ssehub: broker delivered an invalid event; dropped", "id", m.ID, "topics", m.Topics)
 		return
 	}
 	topics := m.Topics
@@ -323,7 +327,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for s := range h.subs {
 		s.wakeNow() // parked streams look at h.done when woken
 	}
+	streams := len(h.subs)
 	h.mu.Unlock()
+	h.debug("ssehub: shutting down", "streams", streams)
 
 	streamsDone := make(chan struct{})
 	go func() { // ends when the last stream does; cutOff below bounds that
@@ -349,11 +355,15 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = h.cutOffAll(ctx, streamsDone)
 	}
+	if err != nil {
+		h.opt.logger.Warn("ssehub: shutdown's deadline passed; the streams left were cut off", "err", err)
+	}
 	if b := h.opt.broker; b != nil {
 		if berr := b.Close(); berr != nil && err == nil {
 			err = fmt.Errorf("ssehub: closing broker: %w", berr)
 		}
 	}
+	h.debug("ssehub: shut down", "err", err)
 	close(h.finished)
 	return err
 }
@@ -409,6 +419,7 @@ func (h *Hub) maintain() {
 			return
 		case now := <-t.C:
 			h.tick(now)
+			h.watchBroker()
 			if now.Sub(lastLiveness) >= livenessEvery-tick/4 { // ticks jitter
 				lastLiveness = now
 				h.checkLiveness()
@@ -442,6 +453,32 @@ func (h *Hub) tick(now time.Time) {
 	}
 	h.mu.Unlock()
 	for _, name := range forget {
+		h.debug("ssehub: topic forgotten; the broker stops feeding it", "topic", name)
 		h.opt.broker.Unsubscribe(name)
 	}
+}
+
+// brokerWatch is what watchBroker last saw of the broker.
+type brokerWatch struct {
+	up, everUp bool
+	reconnects uint64
+}
+
+// watchBroker logs a broker that reports (BrokerStater) losing its
+// connection, at Warn, and regaining it, at Info.
+func (h *Hub) watchBroker() {
+	bs, ok := h.opt.broker.(BrokerStater)
+	if !ok {
+		return
+	}
+	st, w := bs.BrokerState(), &h.broker
+	switch {
+	case w.up && !st.Connected:
+		h.warn(warnBrokerLost, "ssehub: lost the broker; publishing and new topics fail until it is back", "err", st.LastError)
+	case w.up && st.Reconnects > w.reconnects:
+		h.warn(warnBrokerLost, "ssehub: lost the broker briefly", "err", st.LastError, "reconnects", st.Reconnects)
+	case !w.up && st.Connected && w.everUp:
+		h.opt.logger.Info("ssehub: the broker is back", "reconnects", st.Reconnects)
+	}
+	w.up, w.everUp, w.reconnects = st.Connected, w.everUp || st.Connected, st.Reconnects
 }

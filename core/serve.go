@@ -62,11 +62,20 @@ func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
 		s.conn, s.ownsConn = nc.NetConn(), owned
 		h.mu.Unlock()
 	}
+	h.debug("ssehub: stream started", "client", s.sub.ClientAddr, "topics", s.sub.Topics, "replay", s.replay.String())
 	reason, err := s.run(ctx, w)
 	s.stream.Store(nil)
 	defer h.streams.Done() // last: Shutdown waits for the hook too
 	h.finish(s, reason)
-	h.opt.logger.Debug("ssehub: stream ended", "reason", string(reason), "topics", s.sub.Topics, "err", err)
+	h.debug("ssehub: stream ended", "client", s.sub.ClientAddr, "topics", s.sub.Topics, "reason", string(reason), "err", err)
+	switch reason {
+	case DisconnectWriteTimeout:
+		h.warn(warnWriteTimeout, "ssehub: streams cut off: their clients did not take their bytes within the write timeout",
+			"reason", string(reason), "client", s.sub.ClientAddr, "topics", s.sub.Topics)
+	case DisconnectLagged:
+		h.warn(warnLagged, "ssehub: streams disconnected: they fell further behind than their topic's history",
+			"reason", string(reason), "client", s.sub.ClientAddr, "topics", s.sub.Topics)
+	}
 	if fn := h.opt.onDisconnect; fn != nil {
 		func() {
 			defer h.recoverHook("OnDisconnect", nil)
@@ -98,7 +107,7 @@ func (h *Hub) recoverHook(name string, err *error) {
 // ran for ends, nothing else.
 func (h *Hub) appPanicked(what string, p any) {
 	h.stats.hookPanics.Add(1)
-	h.opt.logger.Warn("ssehub: panic in "+what, "panic", p)
+	h.warn(warnPanic, "ssehub: panic in app code; its stream or request ended", "in", what, "panic", p)
 }
 
 func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error) {
