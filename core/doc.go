@@ -47,6 +47,15 @@
 // call: httpsse.Shutdown (net/http, gin) or fibersse.Shutdown (fiber). Every
 // stream gets the shutdown event (WithShutdownEvent) and ends.
 //
+// # Watching it run
+//
+// Hub.Stats is a snapshot of the hub's counters, cheap enough to take at every
+// scrape: streams, connects and refusals, disconnects by reason, events
+// published and written, replay hits and misses, and Freshness, a histogram of
+// how long each event took from Publish to the write that carried it to its
+// client. Package core/sseprom serves it to Prometheus. WithLogger logs faults
+// at Warn and the life of streams at Debug, never a line per event.
+//
 // # How an event travels
 //
 // Publish (hub.go) encodes the event once, gives it the next sequence number,
