@@ -1,6 +1,9 @@
 package core
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // A Broker carries events between hubs, so that several instances of an app
 // behind a load balancer serve the same events with the same ids.
@@ -58,6 +61,12 @@ type Message struct {
 	// Comment marks a live comment (Hub.PublishComment): Event.Data is its
 	// text.
 	Comment bool
+	// PublishedAt is when the publishing hub's Publish accepted the event;
+	// a broker carries it to every hub, which measures its freshness from
+	// it (Stats.Freshness). The zero time means unknown (a broker that does
+	// not carry it, or a message stored before it did): freshness then
+	// counts from the message's arrival.
+	PublishedAt time.Time
 }
 
 // A BrokerStater is a Broker that reports its health; Hub.Stats includes it.

@@ -58,6 +58,15 @@
 // spread over a window (WithDrain), so that its clients do not all reconnect
 // to the other instances in the same instant.
 //
+// # Watching it run
+//
+// Hub.Stats is a snapshot of the hub's counters, cheap enough to take at every
+// scrape: streams, connects and refusals, disconnects by reason, events
+// published and written, replay hits and misses, and Freshness, a histogram of
+// how long each event took from Publish to the write that carried it to its
+// client. Package core/sseprom serves it to Prometheus. WithLogger logs faults
+// at Warn and the life of streams at Debug, never a line per event.
+//
 // # How an event travels
 //
 // Publish (hub.go) encodes the event once, gives it the next sequence number,

@@ -49,6 +49,8 @@ type Hub struct {
 
 	stats    counters
 	presence *presence // WithPresence; nil without
+	warns    [warnKinds]warnLimiter
+	broker   brokerWatch // the maintenance goroutine's
 }
 
 // A topic is a named ring plus the streams that read it.
@@ -252,10 +254,12 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKi
 		e.ID = ""
 		// The broker keeps its own copy of topics, so the caller's variadic
 		// slice stays on its stack.
-		m := Message{ID: id, Topics: slices.Clone(topics), Event: e, Live: live, Comment: isComment}
+		m := Message{ID: id, Topics: slices.Clone(topics), Event: e, Live: live, Comment: isComment, PublishedAt: time.Now()}
 		id, err := b.Publish(ctx, m)
 		if err != nil {
 			h.stats.brokerErrors.Add(1)
+			// A copy: logging the caller's slice would move it to the heap on every call.
+			h.warn(warnBrokerFailed, "ssehub: publishing through the broker failed", "topics", slices.Clone(topics), "err", err)
 			return "", fmt.Errorf("ssehub: publish through broker: %w", err)
 		}
 		return id, nil
@@ -290,8 +294,10 @@ const idRoom = 4 + 8 + 1 + 20 + 1
 // newFrame encodes e once. A frame whose id the hub assigns (e.ID empty, not
 // live) keeps room before the event for the id line, which append writes
 // once it knows the number. A comment frame carries e.Data as comment lines.
+// Its publish time (freshness) is now; a broker's delivery sets another hub's.
 func (h *Hub) newFrame(e Event, live, comment bool) *frame {
 	f := &frame{id: e.ID, live: live, at: time.Now().UnixNano()}
+	f.pubAt = f.at
 	switch {
 	case comment:
 		f.data = AppendComment(nil, e.Data)
@@ -379,14 +385,18 @@ func (h *Hub) deliver(m Message) {
 	e := m.Event
 	e.ID = m.ID
 	if e.Validate() != nil {
-		h.opt.logger.Warn("ssehub: broker delivered an invalid event; dropped", "id", m.ID)
+		h.warn(warnBrokerEvent, "ssehub: broker delivered an invalid event; dropped", "id", m.ID, "topics", m.Topics)
 		return
 	}
 	topics := m.Topics
 	if len(topics) == 0 {
 		topics = nil
 	}
-	h.append(h.newFrame(e, m.Live, m.Comment), topics, false, m.Seq, &h.stats.brokerDelivered, nil)
+	f := h.newFrame(e, m.Live, m.Comment)
+	if !m.PublishedAt.IsZero() { // else unknown: freshness counts from now
+		f.pubAt = m.PublishedAt.UnixNano()
+	}
+	h.append(f, topics, false, m.Seq, &h.stats.brokerDelivered, nil)
 }
 
 // Subscribers returns how many streams are on topic now.
@@ -432,7 +442,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for s := range h.subs {
 		s.wakeNow() // parked streams look at h.done when woken
 	}
+	streams := len(h.subs)
 	h.mu.Unlock()
+	h.debug("ssehub: shutting down", "streams", streams)
 
 	streamsDone := make(chan struct{})
 	go func() { // ends when the last stream does; cutOff below bounds that
@@ -458,11 +470,15 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = h.cutOffAll(ctx, streamsDone)
 	}
+	if err != nil {
+		h.opt.logger.Warn("ssehub: shutdown's deadline passed; the streams left were cut off", "err", err)
+	}
 	if b := h.opt.broker; b != nil {
 		if berr := b.Close(); berr != nil && err == nil {
 			err = fmt.Errorf("ssehub: closing broker: %w", berr)
 		}
 	}
+	h.debug("ssehub: shut down", "err", err)
 	close(h.finished)
 	return err
 }
@@ -518,6 +534,7 @@ func (h *Hub) maintain() {
 			return
 		case now := <-t.C:
 			h.tick(now)
+			h.watchBroker()
 			if now.Sub(lastLiveness) >= livenessEvery-tick/4 { // ticks jitter
 				lastLiveness = now
 				h.checkLiveness()
@@ -551,6 +568,32 @@ func (h *Hub) tick(now time.Time) {
 	}
 	h.mu.Unlock()
 	for _, name := range forget {
+		h.debug("ssehub: topic forgotten; the broker stops feeding it", "topic", name)
 		h.opt.broker.Unsubscribe(name)
 	}
+}
+
+// brokerWatch is what watchBroker last saw of the broker.
+type brokerWatch struct {
+	up, everUp bool
+	reconnects uint64
+}
+
+// watchBroker logs a broker that reports (BrokerStater) losing its
+// connection, at Warn, and regaining it, at Info.
+func (h *Hub) watchBroker() {
+	bs, ok := h.opt.broker.(BrokerStater)
+	if !ok {
+		return
+	}
+	st, w := bs.BrokerState(), &h.broker
+	switch {
+	case w.up && !st.Connected:
+		h.warn(warnBrokerLost, "ssehub: lost the broker; publishing and new topics fail until it is back", "err", st.LastError)
+	case w.up && st.Reconnects > w.reconnects:
+		h.warn(warnBrokerLost, "ssehub: lost the broker briefly", "err", st.LastError, "reconnects", st.Reconnects)
+	case !w.up && st.Connected && w.everUp:
+		h.opt.logger.Info("ssehub: the broker is back", "reconnects", st.Reconnects)
+	}
+	w.up, w.everUp, w.reconnects = st.Connected, w.everUp || st.Connected, st.Reconnects
 }

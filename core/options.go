@@ -36,6 +36,7 @@ type options struct {
 	takeover         bool
 	backpressureLag  int
 	backpressureWait time.Duration
+	freshnessOff     bool // no freshness measured: only tests set it (export_test.go), to measure its cost
 }
 
 func defaultOptions() options {
@@ -259,8 +260,26 @@ func WithSubscriberKey(key func(*Subscriber) string) Option {
 	return func(o *options) { o.subscriberKey = key }
 }
 
-// WithLogger sets where the hub logs disconnect reasons (Debug), hook panics
-// and broker trouble (Warn/Error).
+// WithLogger sets where the hub logs. It logs nothing per event; lines carry
+// structured fields: "client" (Subscription.ClientAddr), "topics" or
+// "topic", "reason" (a DisconnectReason, or which cap refused), "err".
+//
+//   - Warn: faults an operator should look at. The broker lost (for a broker
+//     that reports its state), or a publish or subscribe through it failed;
+//     subscriptions refused at a cap (WithMaxSubscribers,
+//     WithMaxSubscribersPerClient, WithMaxTopicsPerSubscriber); streams cut
+//     off by the write timeout, or disconnected for lagging, once there are
+//     ten within ten seconds (one slow client is no fault of the server's);
+//     a panic in a hook or topic function; an invalid event from the broker;
+//     a Shutdown whose deadline cut streams off. A flood could make many of
+//     these at once, so each kind logs at most one line per ten seconds, with
+//     "count": how many happened since its previous line.
+//   - Info: the broker is back after a loss.
+//   - Debug: lifecycle: a stream started (with its replay result) or ended
+//     (with its reason), a subscription refused for another reason (bad
+//     topics, shutdown), a topic the broker starts or stops feeding, the
+//     hub shutting down and shut down.
+//
 // Default: silent.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) {

@@ -7,11 +7,12 @@ import (
 
 // A frame is one encoded event, shared by every stream that writes it.
 type frame struct {
-	seq  uint64 // the hub's order; also the id's number for hub-assigned ids
-	id   string // the app's id, when it set one
-	data []byte // the complete encoded frame; never modified
-	at   int64  // when it was appended, unix nanoseconds (history age)
-	own  bool   // sent to one subscriber (Subscriber.Send): never replay's or a snapshot's
+	seq   uint64 // the hub's order; also the id's number for hub-assigned ids
+	pubAt int64  // when Publish accepted it, unix nanoseconds: at, or a broker's Message.PublishedAt (freshness); beside seq, in the cache line streams read
+	id    string // the app's id, when it set one
+	data  []byte // the complete encoded frame; never modified
+	at    int64  // when it was appended, unix nanoseconds (history age, on this hub's clock)
+	own   bool   // sent to one subscriber (Subscriber.Send): never replay's or a snapshot's
 	// shared: numbered with the event before it (the hub's numbers are its
 	// broker's: Send, PublishLocal), so told apart from it by identity
 	shared bool

@@ -66,11 +66,20 @@ func (s *Subscriber) Serve(ctx context.Context, w Stream) error {
 		s.conn, s.ownsConn = nc.NetConn(), owned
 		h.mu.Unlock()
 	}
+	h.debug("ssehub: stream started", "client", s.sub.ClientAddr, "topics", s.sub.Topics, "replay", s.replay.String())
 	reason, err := s.run(ctx, w)
 	s.stream.Store(nil)
 	defer h.streams.Done() // last: Shutdown waits for the hook too
 	h.finish(s, reason)
-	h.opt.logger.Debug("ssehub: stream ended", "reason", string(reason), "topics", s.sub.Topics, "err", err)
+	h.debug("ssehub: stream ended", "client", s.sub.ClientAddr, "topics", s.sub.Topics, "reason", string(reason), "err", err)
+	switch reason {
+	case DisconnectWriteTimeout:
+		h.warn(warnWriteTimeout, "ssehub: streams cut off: their clients did not take their bytes within the write timeout",
+			"reason", string(reason), "client", s.sub.ClientAddr, "topics", s.sub.Topics)
+	case DisconnectLagged:
+		h.warn(warnLagged, "ssehub: streams disconnected: they fell further behind than their topic's history",
+			"reason", string(reason), "client", s.sub.ClientAddr, "topics", s.sub.Topics)
+	}
 	if fn := h.opt.onDisconnect; fn != nil {
 		func() {
 			defer h.recoverHook("OnDisconnect", nil)
@@ -102,7 +111,7 @@ func (h *Hub) recoverHook(name string, err *error) {
 // ran for ends, nothing else.
 func (h *Hub) appPanicked(what string, p any) {
 	h.stats.hookPanics.Add(1)
-	h.opt.logger.Warn("ssehub: panic in "+what, "panic", p)
+	h.warn(warnPanic, "ssehub: panic in app code; its stream or request ended", "in", what, "panic", p)
 }
 
 func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error) {
@@ -160,6 +169,11 @@ func (s *Subscriber) run(ctx context.Context, w Stream) (DisconnectReason, error
 		return classify(err)
 	}
 
+	// Live events from here on: their freshness is measured (replayed ones
+	// were published while the client was away).
+	if !h.opt.freshnessOff {
+		b.measure, b.shard = true, h.stats.freshness.shard()
+	}
 	ctxDone := ctx.Done()
 	for {
 		// Single-channel checks: far cheaper than a select over all three.
@@ -333,6 +347,9 @@ func (s *Subscriber) drain(b *batch, upto uint64) (more bool, err error) {
 		if s.written(e.f) {
 			continue // replaced, or already written from another of its rings
 		}
+		if b.measure {
+			b.notePublished(e.f.pubAt)
+		}
 		s.lastSeq, s.lastFrame = e.f.seq, e.f
 		b.write(e.f.data)
 		b.frames++
@@ -366,6 +383,12 @@ type batch struct {
 	err      error
 	armed    bool
 	deadline time.Time // the connection's write deadline, as last set
+
+	// The ages of the frames written since the last flush, when measure is
+	// on (freshness.go).
+	measure bool
+	ages    batchAges
+	shard   *freshnessShard
 }
 
 func (b *batch) write(p []byte) {
@@ -387,6 +410,7 @@ func (b *batch) write(p []byte) {
 func (b *batch) arm() {
 	b.armed = true
 	now := time.Now()
+	b.ages.armedAt = now.UnixNano()
 	if timeout := b.s.hub.opt.writeTimeout; now.Add(timeout / 2).After(b.deadline) {
 		b.deadline = now.Add(timeout)
 		b.w.SetWriteDeadline(b.deadline)
@@ -401,17 +425,26 @@ func (b *batch) flush() error {
 	if err == nil {
 		err = b.w.Flush()
 	}
-	b.account()
+	b.account(err == nil)
 	b.n, b.frames, b.armed, b.err = 0, 0, false, nil
 	return err
 }
 
-// account records a batch handed to the socket: the hub's counters, and the
-// stream's last write and progress (what publishers pace on).
-func (b *batch) account() {
+// account records a batch handed to the socket: the hub's counters, the
+// freshness of its events if it was written (ok), and the stream's last write
+// and progress (what publishers pace on).
+func (b *batch) account(ok bool) {
 	h := b.s.hub
+	now := time.Now().UnixNano()
+	if b.measure { // before FramesWritten: an event counted as written has its freshness counted
+		if ok && b.frames > 0 {
+			b.shard.observe(&b.ages, b.frames, now)
+		} else {
+			b.ages.reset()
+		}
+	}
 	h.stats.bytes.Add(uint64(b.n))
 	h.stats.frames.Add(uint64(b.frames))
-	b.s.lastWrite.Store(time.Now().UnixNano())
+	b.s.lastWrite.Store(now)
 	b.s.progress.Store(b.s.lastSeq)
 }

@@ -24,6 +24,16 @@ type Stats struct {
 
 	BrokerDelivered uint64 // messages the broker delivered to this hub
 	BrokerErrors    uint64 // broker publishes and subscribes that failed
+
+	// Freshness counts, per event written to a stream live (not replayed),
+	// the time from Publish accepting it to the end of the write that
+	// carried it to the stream's socket: the time the event spent in the
+	// hub, in the stream's queue and in the write. With a broker it starts
+	// on the instance that published the event (Message.PublishedAt), so it
+	// includes the broker's hop and any difference between the instances'
+	// clocks; events whose broker gave no publish time count from their
+	// arrival here.
+	Freshness Histogram
 	// Broker is the broker's own report, when it implements BrokerStater.
 	Broker *BrokerState `json:",omitempty"`
 }
@@ -33,6 +43,7 @@ type counters struct {
 	replayHits, replayMisses, hookPanics                     atomic.Uint64
 	brokerDelivered, brokerErrors, paced                     atomic.Uint64
 	gone, lagged, timeout, shutdown, closed, failed, ended   atomic.Uint64
+	freshness                                                freshness
 }
 
 func (c *counters) disconnect(r DisconnectReason) {
@@ -79,6 +90,7 @@ func (h *Hub) Stats() Stats {
 		HookPanics:      c.hookPanics.Load(),
 		BrokerDelivered: c.brokerDelivered.Load(),
 		BrokerErrors:    c.brokerErrors.Load(),
+		Freshness:       c.freshness.snapshot(),
 		Topics:          make(map[string]int),
 	}
 	if bs, ok := h.opt.broker.(BrokerStater); ok {

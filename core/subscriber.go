@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -161,6 +162,7 @@ func (s *Subscriber) send(f *frame) error {
 	default:
 	}
 	f.own, f.at = true, time.Now().UnixNano()
+	f.pubAt = f.at
 	h := s.hub
 	h.mu.Lock()
 	if h.closed {
@@ -237,16 +239,49 @@ func (s *Subscriber) cutOff() {
 // It returns ErrClosed, ErrTooManySubscribers, ErrTooManyTopics,
 // ErrInvalidTopic, ErrNoTopics, or a broker's error.
 func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
+	s, capped, err := h.subscribe(sub)
+	if err != nil {
+		h.refused(sub, capped, err)
+	}
+	return s, err
+}
+
+// refused logs a refused subscription: at Warn when a cap refused it
+// (capped), at Debug otherwise.
+func (h *Hub) refused(sub Subscription, capped warnKind, err error) {
+	var topics any = sub.Topics
+	if len(sub.Topics) > h.opt.maxTopics { // the client's list may be long: its length will do
+		topics = len(sub.Topics)
+	}
+	if capped == noWarn {
+		h.debug("ssehub: subscription refused", "client", sub.ClientAddr, "topics", topics, "err", err)
+		return
+	}
+	reason := "max_subscribers"
+	switch capped {
+	case warnClientFull:
+		reason = "max_subscribers_per_client"
+	case warnTooManyTopics:
+		reason = "max_topics_per_subscriber"
+	}
+	h.warn(capped, "ssehub: subscriptions refused at a cap", "reason", reason, "client", sub.ClientAddr, "topics", topics)
+}
+
+// subscribe is Subscribe; capped says which cap, if any, refused it.
+func (h *Hub) subscribe(sub Subscription) (_ *Subscriber, capped warnKind, _ error) {
 	topics, err := h.checkTopics(sub.Topics)
 	if err != nil {
 		h.stats.rejected.Add(1)
-		return nil, err
+		if errors.Is(err, ErrTooManyTopics) {
+			return nil, warnTooManyTopics, err
+		}
+		return nil, noWarn, err
 	}
 	sub.Topics = topics
 	if h.opt.broker != nil {
 		if err := h.brokerSubscribe(topics); err != nil {
 			h.stats.rejected.Add(1)
-			return nil, err
+			return nil, noWarn, err
 		}
 	}
 	s := &Subscriber{
@@ -265,15 +300,15 @@ func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, ErrClosed
+		return nil, noWarn, ErrClosed
 	}
 	if h.opt.maxSubscribers > 0 && len(h.subs) >= h.opt.maxSubscribers {
 		h.stats.rejected.Add(1)
-		return nil, fmt.Errorf("%w: the hub serves %d already", ErrTooManySubscribers, len(h.subs))
+		return nil, warnHubFull, fmt.Errorf("%w: the hub serves %d already", ErrTooManySubscribers, len(h.subs))
 	}
 	if h.opt.maxPerClient > 0 && sub.ClientAddr != "" && h.perClient[sub.ClientAddr] >= h.opt.maxPerClient {
 		h.stats.rejected.Add(1)
-		return nil, fmt.Errorf("%w: %d from this client already", ErrTooManySubscribers, h.opt.maxPerClient)
+		return nil, warnClientFull, fmt.Errorf("%w: %d from this client already", ErrTooManySubscribers, h.opt.maxPerClient)
 	}
 	s.topics = make([]*topic, len(topics))
 	for i, name := range topics {
@@ -336,7 +371,7 @@ func (h *Hub) Subscribe(sub Subscription) (*Subscriber, error) {
 	if p := h.presence; p != nil {
 		p.changed(topics...) // under h.mu: it takes only its own lock
 	}
-	return s, nil
+	return s, noWarn, nil
 }
 
 func (h *Hub) unsubscribe(s *Subscriber) {
@@ -447,6 +482,11 @@ func (h *Hub) brokerSubscribe(topics []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), h.opt.brokerTimeout)
 			err := h.opt.broker.Subscribe(ctx, name, h.opt.historySize)
 			cancel()
+			if err != nil {
+				h.warn(warnBrokerFailed, "ssehub: subscribing through the broker failed", "topic", name, "err", err)
+			} else {
+				h.debug("ssehub: broker feeds topic", "topic", name)
+			}
 			h.mu.Lock()
 			t.brokerErr = err
 			if err != nil {

@@ -238,7 +238,9 @@ func (b *Broker) Start(deliver func(core.Message)) error {
 
 // Publish adds the event to the stream of each of m.Topics (or to the
 // broadcast stream when there are none) under one new id, atomically, and
-// returns the id clients see: m.ID, or "<epoch>-<seq>".
+// returns the id clients see: m.ID, or "<epoch>-<seq>". The entry keeps
+// m.PublishedAt (field "p", unix nanoseconds), which every hub's delivery
+// carries; entries stored by versions before it have none.
 //
 // While the reader is disconnected, Publish does not try Redis on its own: it
 // has the reader try at once, without waiting out its backoff, and fails if
@@ -271,9 +273,13 @@ func (b *Broker) Publish(ctx context.Context, m core.Message) (string, error) {
 	if closed {
 		return "", ErrClosed
 	}
+	var pub int64 // unknown
+	if !m.PublishedAt.IsZero() {
+		pub = m.PublishedAt.UnixNano()
+	}
 	res, err := runOnce(ctx, b.pub, publishScript, keys, newTag(), epoch, floor,
 		b.cfg.maxLen, b.cfg.ttl.Milliseconds(), m.ID, m.Event.Type, m.Event.Data,
-		retryArg(m.Event.Retry), flagsOf(m))
+		retryArg(m.Event.Retry), flagsOf(m), pub)
 	if err != nil {
 		b.setErr(err)
 		return "", fmt.Errorf("%w: publish: %w", ErrUnavailable, err)

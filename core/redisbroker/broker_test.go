@@ -3,7 +3,7 @@ package redisbroker_test
 import (
 	"context"
 	"fmt"
-	"github.com/ssehub/ssehub/internal/ssetest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // Two instances on one Redis: a client on each receives every event published
@@ -197,4 +198,47 @@ func TestBroker_LiveCommentsAndSpecialFields(t *testing.T) {
 	// A client resuming on A after the first event gets the kept ones only.
 	ca := dial(t, a, first, "t")
 	assert.Equal(t, "replay: only the kept event (a reset is live)", ca.next().Data, "3")
+}
+
+// The publish time travels with the event (stream field "p"): a hub that
+// serves an event another published measures its freshness from the
+// publisher's Publish, not from the event's arrival. An event without one (as
+// entries stored by older versions are) counts from its arrival.
+func TestBroker_CarriesPublishTime(t *testing.T) {
+	r := startRedis(t)
+	a, b := newInstance(t, r.Addr()), newInstance(t, r.Addr())
+	cb := dial(t, b, "", "t")
+	ctx := context.Background()
+
+	published := time.Now().Add(-time.Minute) // as if Redis had held it for a minute
+	_, err := a.broker.Publish(ctx, core.Message{Topics: []string{"t"}, Event: core.Event{Data: "old"}, PublishedAt: published})
+	assert.NoError(t, err)
+	assert.Equal(t, "event", cb.next().Data, "old")
+	waitFor(t, "B to count its freshness", func() bool { return b.hub.Stats().Freshness.Count == 1 })
+	f := b.hub.Stats().Freshness
+	assert.Equal(t, "above the highest bound", f.Counts[len(f.Bounds)], uint64(1))
+	assert.True(t, "from A's publish time", f.Sum >= time.Minute && f.Sum < time.Minute+10*time.Second)
+
+	_, err = a.broker.Publish(ctx, core.Message{Topics: []string{"t"}, Event: core.Event{Data: "no time"}})
+	assert.NoError(t, err)
+	assert.Equal(t, "event", cb.next().Data, "no time")
+	waitFor(t, "B to count its freshness", func() bool { return b.hub.Stats().Freshness.Count == 2 })
+	assert.True(t, "from its arrival", b.hub.Stats().Freshness.Sum-f.Sum < 10*time.Second)
+
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rc.Close()
+	entries, err := rc.XRange(ctx, "{ssehub}:t:t", "-", "+").Result()
+	assert.NoError(t, err)
+	assert.Equal(t, "entries", len(entries), 2)
+	assert.Equal(t, "stored publish time", entries[0].Values["p"], any(strconv.FormatInt(published.UnixNano(), 10)))
+	_, has := entries[1].Values["p"]
+	assert.True(t, "no publish time stored", !has)
+
+	// A hub's own Publish sets it.
+	ssetest.Publish(t, a.hub, core.Event{Data: "now"}, "t")
+	assert.Equal(t, "event", cb.next().Data, "now")
+	entries, err = rc.XRange(ctx, "{ssehub}:t:t", "-", "+").Result()
+	assert.NoError(t, err)
+	p, _ := strconv.ParseInt(fmt.Sprint(entries[2].Values["p"]), 10, 64)
+	assert.True(t, "Publish's time", time.Since(time.Unix(0, p)) < 10*time.Second)
 }

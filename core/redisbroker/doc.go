@@ -37,7 +37,11 @@
 // stream of each of its topics with the explicit stream id "<seq>-0". So every
 // event has one number, in one global order, the same on all its topics, and
 // the id clients see is "<epoch>-<seq>" (or the app's own Event.ID). Redis 5
-// or later is needed (streams).
+// or later is needed (streams). An entry's fields: e (epoch) and d (data),
+// and when set, i (the app's id), y (type), r (retry, ms) and p (when the
+// publishing hub accepted it, unix ns: core.Message.PublishedAt, from which
+// every hub measures freshness; entries stored before p existed lack it, and
+// hubs then count from their arrival).
 //
 // # Routing: one stream per topic
 //

@@ -57,7 +57,8 @@ return {e, redis.call('HGET', meta, 'base'), string.format('%d', seq)}
 // publishScript numbers an event and adds it to every stream in KEYS[2:] with
 // the same stream id, "<seq>-0", in one atomic step: one global order, one id.
 // ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6..10]: app id, type,
-// data, retry in ms ("": none), flags (see entry). It returns {epoch, seq}. It runs through runOnce, never
+// data, retry in ms ("": none), flags (see entry), publish time in unix ns
+// (0: unknown). It returns {epoch, seq}. It runs through runOnce, never
 // retried.
 var publishScript = newScript(checkEpoch + `
 seq = redis.call('HINCRBY', meta, 'seq', 1)
@@ -67,6 +68,7 @@ if ARGV[6] ~= '' then f[#f+1] = 'i'; f[#f+1] = ARGV[6] end
 if ARGV[7] ~= '' then f[#f+1] = 'y'; f[#f+1] = ARGV[7] end
 if ARGV[9] ~= '' then f[#f+1] = 'r'; f[#f+1] = ARGV[9] end
 if ARGV[10] ~= '' then f[#f+1] = 'f'; f[#f+1] = ARGV[10] end
+if ARGV[11] ~= '0' then f[#f+1] = 'p'; f[#f+1] = ARGV[11] end
 local ttl = tonumber(ARGV[5])
 for i = 2, #KEYS do
   redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], id, unpack(f))
@@ -140,6 +142,7 @@ type entry struct {
 	data  string // "d"
 	retry int64  // "r": milliseconds, -1 for none
 	flags string // "f": l live (no id, no replay), c comment, x id reset
+	pub   int64  // "p": Message.PublishedAt, unix nanoseconds; absent (0) in entries of older versions
 }
 
 // wireID is the id clients see: the app's, "<epoch>-<seq>", or none for a
@@ -184,7 +187,7 @@ func retryArg(d time.Duration) string {
 // message is the entry as the hub takes it. seqBase lifts the seq above
 // every seq of earlier epochs, so that Message.Seq only grows.
 func (e *entry) message(topics []string, seqBase uint64) core.Message {
-	return core.Message{
+	m := core.Message{
 		ID:      e.wireID(),
 		Seq:     seqBase + e.seq,
 		Topics:  topics,
@@ -192,6 +195,10 @@ func (e *entry) message(topics []string, seqBase uint64) core.Message {
 		Live:    strings.Contains(e.flags, "l"),
 		Comment: strings.Contains(e.flags, "c"),
 	}
+	if e.pub > 0 {
+		m.PublishedAt = time.Unix(0, e.pub)
+	}
+	return m
 }
 
 func (e *entry) retryDuration() time.Duration {
@@ -219,6 +226,8 @@ func (e *entry) set(k string, v any) {
 		e.retry, _ = strconv.ParseInt(s, 10, 64)
 	case "f":
 		e.flags = s
+	case "p":
+		e.pub, _ = strconv.ParseInt(s, 10, 64)
 	}
 }
 

@@ -27,9 +27,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/core/redisbroker"
+	"github.com/ssehub/ssehub/core/sseprom"
 	"github.com/ssehub/ssehub/ginsse"
 )
 
@@ -67,6 +70,9 @@ func newApp(redisAddr string) (*core.Hub, *gin.Engine) {
 		ginsse.New(hub, ginsse.Config{Topics: ginsse.Topics("visitors")}), // EventSource: a live stream
 		func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"visitors": hub.Count("visitors")}) },
 	)
+	metrics := prometheus.NewRegistry() // the hub's figures, read at each scrape
+	metrics.MustRegister(sseprom.NewCollector(hub, sseprom.WithTopics("visitors")))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
 	return hub, r
 }
 
