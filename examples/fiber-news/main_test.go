@@ -187,10 +187,18 @@ func TestNewsReplay(t *testing.T) {
 	first := ssetest.OpenStream(t, d.base+"/news")
 	ssetest.WaitSubscribers(t, d.hub, "news", 1)
 	d.Tick(t, 2)
-	for i := range 2 {
-		if e := first.Next(); e.ID != fmt.Sprintf("news-%d", i+1) {
+	// A headline published while the snapshot is taken may come twice, in it
+	// and live (core.WithSnapshot): skip ids seen, as the page does.
+	for i, last := 0, ""; i < 2; {
+		e := first.Next()
+		if e.ID == last {
+			continue
+		}
+		if e.ID != fmt.Sprintf("news-%d", i+1) {
 			t.Fatalf("event %d: %+v", i+1, e)
 		}
+		last = e.ID
+		i++
 	}
 	first.Close()
 	d.Tick(t, 1) // published while the reader is away
