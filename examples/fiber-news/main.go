@@ -153,7 +153,9 @@ func run() error {
 // in that order, within 10 seconds.
 func serve(ctx context.Context, ln net.Listener, app *fiber.App, hub *core.Hub) error {
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	// fibersse.Listener: fasthttp would stop serving for good when the process
+	// runs out of file descriptors; this waits and retries, as net/http does.
+	go func() { served <- app.Listener(fibersse.Listener(ln)) }()
 	select {
 	case err := <-served: // the listener failed
 		hub.Close()
