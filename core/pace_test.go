@@ -165,13 +165,13 @@ func TestBackpressure_WaitEndsWithContextAndShutdown(t *testing.T) {
 
 	// A publisher looks at the streams every few events, so of two
 	// Publishes at least one waits.
+	paced := h.Stats().Paced // before the publisher starts: it may wait at once
 	done := make(chan time.Time)
 	go func() {
 		h.Publish(core.Event{Data: payload}, "t")
 		h.Publish(core.Event{Data: payload}, "t")
 		done <- time.Now()
 	}()
-	paced := h.Stats().Paced
 	waitFor(t, "a Publish waiting", func() bool { return h.Stats().Paced > paced })
 	shut := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
