@@ -29,15 +29,29 @@
 //
 //	{prefix}:meta         hash: epoch (random tag), seq (last event), base (seq when the epoch began),
 //	                      rid (replication id of the server that wrote it last)
-//	{prefix}:t:<topic>    stream per topic, XADD MAXLEN ~ WithMaxLen, expiring WithStreamTTL after its last event
+//	{prefix}:t:<topic>    stream per topic, trimmed to about WithMaxLen, expiring WithStreamTTL after its last event
 //	{prefix}:all          stream of Hub.PublishAll events
 //	{prefix}:wake:<inst>  one entry at most: wakes one instance's reader (see Reader)
 //
-// Publish runs one Lua script: it increments seq and adds the event to the
+// A publish runs one Lua script: it increments seq and adds the event to the
 // stream of each of its topics with the explicit stream id "<seq>-0". So every
 // event has one number, in one global order, the same on all its topics, and
 // the id clients see is "<epoch>-<seq>" (or the app's own Event.ID). Redis 5
 // or later is needed (streams).
+//
+// # Publishing in batches
+//
+// One goroutine per broker, the publisher, runs that script. Publish and
+// PublishBatch (core.Hub.PublishBatch) queue their events for it and wait for
+// their own ids. The publisher sends whatever is queued, up to 512 events, in
+// one run of the script, which checks the epoch and moves seq once for all of
+// them and adds each event under its own number; while that call is in
+// flight, the next batch queues up. A lone publish goes out at once, alone,
+// and waits for nothing else; under load, the round trip, the epoch check
+// (INFO replication) and the script's start are shared by every event of the
+// batch, which brings Redis's time per event from tens of microseconds to a
+// few. A failed call fails every publish in it with ErrUnavailable; none is
+// retried. PublishBatch lets one goroutine send many events per round trip.
 //
 // # Routing: one stream per topic
 //

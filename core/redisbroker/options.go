@@ -55,9 +55,10 @@ func WithPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
 
-// WithMaxLen bounds each topic's stream to about n entries (XADD MAXLEN ~ n):
-// how far back a subscribing hub can fill its history, and how long an
-// instance may be cut off from Redis and still receive every event it missed.
+// WithMaxLen bounds each topic's stream to about n entries (XADD MAXLEN ~ n,
+// once per stream in each batch of publishes): how far back a subscribing hub
+// can fill its history, and how long an instance may be cut off from Redis
+// and still receive every event it missed.
 // Keep it at least the hubs' history size (core.WithHistory). Redis trims in
 // whole macro nodes, so a stream may hold somewhat more than n.
 // Default: 10000.
