@@ -25,7 +25,7 @@
 // # Data model
 //
 // All keys share one hash tag, "{prefix}" (WithPrefix), so the multi-key
-// script and XREAD below work on Redis Cluster too (on one node):
+// scripts, MULTI/EXEC and XREAD below work on Redis Cluster too (on one node):
 //
 //	{prefix}:meta         hash: epoch (random tag), seq (last event), base (seq when the epoch began),
 //	                      rid (replication id of the server that wrote it last)
@@ -71,9 +71,11 @@
 //
 // One goroutine per broker reads, on a connection of its own. Its position is
 // one number, the seq of the last event it passed: stream ids rise across all
-// streams together, so one position serves them all. Each round, a Lua script
-// reads every subscribed topic's stream and the broadcast stream after the
-// position, together with the current seq, in one atomic step; the reader
+// streams together, so one position serves them all. Each round, one
+// MULTI/EXEC reads every subscribed topic's stream and the broadcast stream
+// after the position, together with the epoch and the current seq, in one
+// atomic step (a Lua script would do the same, at several times the cost in
+// Redis, copying every entry into Lua and back); the reader
 // delivers what it found in seq order (an event on several subscribed topics
 // once, with those topics) and moves its position up to that seq. When a round
 // finds nothing, the reader waits in XREAD BLOCK over the same streams plus its

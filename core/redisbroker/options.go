@@ -36,9 +36,10 @@ func defaultConfig() config {
 
 // WithPrefix sets the namespace of the broker's keys: every key is
 // "{prefix}:...", one Redis Cluster hash tag, so that the publish script and
-// the reader's XREAD, which touch several keys at once, run on one node.
-// Brokers share events only with brokers of the same prefix. The prefix must
-// not contain '{' or '}' (they would change the hash tag) nor control bytes.
+// the reader's MULTI/EXEC and XREAD, which touch several keys at once, run on
+// one node. Brokers share events only with brokers of the same prefix. The
+// prefix must not contain '{' or '}' (they would change the hash tag) nor
+// control bytes.
 // Default: "ssehub".
 func WithPrefix(prefix string) Option {
 	if prefix == "" {

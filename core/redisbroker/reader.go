@@ -1,9 +1,9 @@
 package redisbroker
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -79,7 +79,7 @@ func (b *Broker) isClosed() bool {
 // Its own connection matters too: a pooled one would be redialed silently,
 // and a restarted Redis would go unnoticed.
 //
-// Each round reads the streams with readScript (catchUp) until it has caught
+// Each round reads the streams in one MULTI/EXEC (catchUp) until it has caught
 // up, then waits in XREAD BLOCK for any of them to grow, or for a wake-up.
 // The XREAD's reply is not used: a blocked XREAD that wakes up may report
 // only the stream that woke it (Redis 7.0 does), so it is no snapshot of all
@@ -217,6 +217,11 @@ func (b *Broker) waitArgs() []string {
 // errEpoch: Redis holds another epoch than the reader's; it must sync.
 var errEpoch = errors.New("redisbroker: Redis holds another epoch (it lost data); resyncing")
 
+// A txPipeliner runs MULTI/EXEC: a client or a connection.
+type txPipeliner interface {
+	TxPipeline() redis.Pipeliner
+}
+
 // A pending event is one entry merged over the streams it came from.
 type pending struct {
 	e      entry
@@ -235,7 +240,7 @@ type pending struct {
 // readCount may cut a busy stream short. Up to the lowest last seq among the
 // streams that were cut (the cutoff) every stream's reply is complete; pos
 // moves to the cutoff and the rest waits for the next round.
-func (b *Broker) catchUp(ctx context.Context, c redis.Scripter) (caughtUp bool, delivered int, err error) {
+func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, delivered int, err error) {
 	b.tmu.Lock()
 	keys := make([]string, 0, 2+len(b.topics))
 	names := make([]string, 0, 1+len(b.topics))
@@ -247,18 +252,23 @@ func (b *Broker) catchUp(ctx context.Context, c redis.Scripter) (caughtUp bool, 
 	}
 	b.tmu.Unlock()
 	// Our stream ids are "<seq>-0": the first one after pos is "<pos>-1".
-	res, err := readScript.Run(ctx, c, keys, b.epoch, strconv.FormatUint(b.pos, 10)+"-1", readCount).Result()
-	if errors.Is(err, redis.Nil) {
-		return false, 0, errEpoch
+	// MULTI/EXEC makes the reads one atomic snapshot, as a script would,
+	// without a script's copying of every entry into Lua and back.
+	from := strconv.FormatUint(b.pos, 10) + "-1"
+	tx := c.TxPipeline()
+	meta := tx.HMGet(ctx, b.kMeta, "epoch", "seq")
+	ranges := make([]*redis.Cmd, len(keys)-1)
+	for i, k := range keys[1:] {
+		ranges[i] = tx.Do(ctx, "XRANGE", k, from, "+", "COUNT", readCount)
 	}
-	if err != nil {
+	if _, err := tx.Exec(ctx); err != nil {
 		return false, 0, err
 	}
-	list, ok := res.([]any)
-	if !ok || len(list) != len(keys) {
-		return false, 0, fmt.Errorf("redisbroker: unexpected read reply %T", res)
+	if epoch, _ := meta.Val()[0].(string); epoch != b.epoch {
+		return false, 0, errEpoch
 	}
-	now, err := parseSeq(fmt.Sprint(list[0]))
+	seq, _ := meta.Val()[1].(string)
+	now, err := parseSeq(cmp.Or(seq, "0"))
 	if err != nil {
 		return false, 0, err
 	}
@@ -275,7 +285,7 @@ func (b *Broker) catchUp(ctx context.Context, c redis.Scripter) (caughtUp bool, 
 	cutoff := uint64(math.MaxUint64)
 	byseq := make(map[uint64]*pending)
 	for i, name := range names {
-		entries, err := fromScriptReply(list[i+1])
+		entries, err := fromScriptReply(ranges[i].Val())
 		if err != nil {
 			return false, 0, err
 		}

@@ -134,19 +134,6 @@ if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return false end
 return redis.call('XREVRANGE', KEYS[2], ARGV[2], '-', 'COUNT', ARGV[3])
 `)
 
-// readScript reads, if the epoch is still ARGV[1], every stream in KEYS[2:]
-// from id ARGV[2] on, at most ARGV[3] entries each, and returns
-// {seq, entries of KEYS[2], entries of KEYS[3], ...}: one atomic snapshot.
-// It returns nil when the epoch moved on.
-var readScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return false end
-local out = {redis.call('HGET', KEYS[1], 'seq') or '0'}
-for i = 2, #KEYS do
-  out[i] = redis.call('XRANGE', KEYS[i], ARGV[2], '+', 'COUNT', ARGV[3])
-end
-return out
-`)
-
 // An entry is one event as a stream holds it.
 type entry struct {
 	seq   uint64
@@ -267,8 +254,8 @@ func parseSeq(id string) (uint64, error) {
 	return seq, nil
 }
 
-// fromScriptReply parses XREVRANGE as a script returns it:
-// [[id, [field, value, ...]], ...].
+// fromScriptReply parses XRANGE or XREVRANGE as a script or go-redis's Do
+// returns it: [[id, [field, value, ...]], ...].
 func fromScriptReply(v any) ([]entry, error) {
 	rows, ok := v.([]any)
 	if !ok {
