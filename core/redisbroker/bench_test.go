@@ -1,11 +1,13 @@
 package redisbroker_test
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,33 +59,43 @@ var benchTopics = []string{"t0", "t1", "t2", "t3"}
 // BenchmarkThroughput measures the Redis path between two instances on one
 // local redis-server. Instance A publishes events of about ten bytes over four
 // topics; a client of instance B, over real HTTP, receives them all. Each op
-// is one event. Reported:
+// is one event. Modes: one goroutine calling Publish, 64 of them, and one
+// goroutine calling PublishBatch with 256 events at a time. Reported:
 //   - events/s: publishes acknowledged per second, at full speed;
 //   - redis-us/event: the microseconds Redis spent in commands per event
-//     (INFO commandstats, both instances' commands, a script counted once with
-//     what it runs): it does not depend on the machine's noise;
+//     (INFO commandstats: every command of both instances, publishing and
+//     reading, a script or MULTI/EXEC counted once with what it runs); it
+//     does not depend on the machine's noise;
+//   - redis-all-us/event: the plain sum over INFO commandstats, where a
+//     command run by a script or MULTI/EXEC counts twice, in its own line and
+//     in the script's (how issue 17 read it);
 //   - redis-cpu-us/event: the redis-server process's CPU time per event
 //     (INFO cpu), network I/O included;
+//   - go-cpu-us/event: this process's CPU time per event: both instances
+//     and the HTTP client;
 //   - p50-ms, p99-ms: publish→receive latency from A to B's client, with the
 //     events paced at half the events/s just measured.
 //
-// Run it as:
+// The machine's noise moves events/s and the latencies: compare them within
+// one run. Run it as:
 //
-//	go test -run '^$' -bench Throughput -benchtime 20000x ./core/redisbroker
+//	go test -run '^$' -bench Throughput -benchtime 100000x ./core/redisbroker
 func BenchmarkThroughput(b *testing.B) {
 	for _, m := range []benchMode{
 		{name: "publishers=1", publishers: 1},
 		{name: "publishers=64", publishers: 64},
+		{name: "batch=256", publishers: 1, batch: 256},
 	} {
 		b.Run(m.name, func(b *testing.B) { benchThroughput(b, m) })
 	}
 }
 
 // A benchMode is how the benchmark publishes: publishers goroutines each
-// calling Publish.
+// calling Publish, or with batch > 0, PublishBatch with that many events.
 type benchMode struct {
 	name       string
 	publishers int
+	batch      int
 }
 
 func benchThroughput(b *testing.B, m benchMode) {
@@ -98,7 +110,7 @@ func benchThroughput(b *testing.B, m benchMode) {
 	if _, err := r.Do("CONFIG", "RESETSTAT"); err != nil {
 		b.Fatal(err)
 	}
-	cpu0 := redisCPU(b, r)
+	cpu0, goCPU0 := redisCPU(b, r), processCPU()
 	out := rx.expect(b.N, false, base)
 	b.ResetTimer()
 	start := time.Now()
@@ -106,12 +118,16 @@ func benchThroughput(b *testing.B, m benchMode) {
 	elapsed := time.Since(start)
 	wait(b, out)
 	b.StopTimer()
-	cmdUS := redisCommandUS(b, r)
-	cpuUS := (redisCPU(b, r) - cpu0) * 1e6
+	goCPU := processCPU() - goCPU0
+	once, all := redisCommandUS(b, r)
+	cpu := redisCPU(b, r) - cpu0
 	rate := float64(b.N) / elapsed.Seconds()
+	perEvent := func(us float64) float64 { return us / float64(b.N) }
 	b.ReportMetric(rate, "events/s")
-	b.ReportMetric(cmdUS/float64(b.N), "redis-us/event")
-	b.ReportMetric(cpuUS/float64(b.N), "redis-cpu-us/event")
+	b.ReportMetric(perEvent(once), "redis-us/event")
+	b.ReportMetric(perEvent(all), "redis-all-us/event")
+	b.ReportMetric(perEvent(cpu.Seconds()*1e6), "redis-cpu-us/event")
+	b.ReportMetric(perEvent(goCPU.Seconds()*1e6), "go-cpu-us/event")
 	if b.N < 1000 { // a calibration run: too few events for percentiles
 		return
 	}
@@ -134,8 +150,8 @@ func newBenchInstance(b *testing.B, addr string, opts []core.Option) *instance {
 
 // benchPublish publishes n events, event i to benchTopics[i%4], with
 // m.publishers goroutines. With rate > 0 event i is published no sooner than
-// i/rate seconds after the start. Each event's data is the time it was
-// published, as nanoseconds since base.
+// i/rate seconds after the start (a batch once its last event is due). Each
+// event's data is the time it was published, as nanoseconds since base.
 func benchPublish(b *testing.B, hub *core.Hub, m benchMode, n int, rate float64, base time.Time) {
 	start := time.Now()
 	due := func(i int) {
@@ -144,17 +160,33 @@ func benchPublish(b *testing.B, hub *core.Hub, m benchMode, n int, rate float64,
 		}
 	}
 	stamp := func() string { return strconv.FormatInt(int64(time.Since(base)), 10) }
+	per := max(m.batch, 1)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range m.publishers {
 		wg.Go(func() {
+			batch := make([]core.Publication, 0, m.batch)
 			for {
-				i := int(next.Add(1) - 1)
+				i := int(next.Add(int64(per)) - int64(per))
 				if i >= n {
 					return
 				}
-				due(i)
-				if _, err := hub.Publish(core.Event{Data: stamp()}, benchTopics[i%len(benchTopics)]); err != nil {
+				if m.batch == 0 {
+					due(i)
+					if _, err := hub.Publish(core.Event{Data: stamp()}, benchTopics[i%len(benchTopics)]); err != nil {
+						b.Error(err)
+						return
+					}
+					continue
+				}
+				k := min(per, n-i)
+				due(i + k - 1)
+				at := stamp()
+				batch = batch[:0]
+				for j := i; j < i+k; j++ {
+					batch = append(batch, core.Publication{Event: core.Event{Data: at}, Topics: benchTopics[j%len(benchTopics) : j%len(benchTopics)+1]})
+				}
+				if _, err := hub.PublishBatch(context.Background(), batch); err != nil {
 					b.Error(err)
 					return
 				}
@@ -240,41 +272,44 @@ func (rx *benchReceiver) stop() {
 }
 
 // redisCommandUS returns the microseconds Redis spent in commands since the
-// last CONFIG RESETSTAT. Redis counts a command a script runs both on its own
-// line and in the script's: only the script's is added.
-func redisCommandUS(b *testing.B, r *redisServer) float64 {
+// last CONFIG RESETSTAT: once, counting a script or MULTI/EXEC with what it
+// ran, and all, the plain sum, in which what they ran counts twice (Redis
+// counts it on its own line too).
+func redisCommandUS(b *testing.B, r *redisServer) (once, all float64) {
 	b.Helper()
 	stats, err := r.Info("commandstats")
 	if err != nil {
 		b.Fatal(err)
 	}
-	var us float64
 	for k, v := range stats {
 		name, ok := strings.CutPrefix(k, "cmdstat_")
-		if !ok || scriptCommands[name] {
+		if !ok {
 			continue
 		}
 		for f := range strings.SplitSeq(v, ",") {
 			if n, ok := strings.CutPrefix(f, "usec="); ok {
-				x, _ := strconv.ParseFloat(n, 64)
-				us += x
+				us, _ := strconv.ParseFloat(n, 64)
+				all += us
+				if !nested[name] {
+					once += us
+				}
 			}
 		}
 	}
-	return us
+	return once, all
 }
 
-// scriptCommands are the commands the broker runs only inside its scripts
+// nested are the commands the brokers run only inside a script or MULTI/EXEC
 // while the benchmark measures (a Subscribe's wake-up also sends XADD and
 // PEXPIRE, but subscribing is over by then).
-var scriptCommands = map[string]bool{
-	"hmget": true, "info": true, "hset": true, "hincrby": true, "xadd": true, "pexpire": true,
-	"hget": true, "xrange": true, "xrevrange": true, "time": true, "zadd": true, "publish": true,
-	"hdel": true, "hgetall": true, "zscore": true,
+var nested = map[string]bool{
+	"hmget": true, "info": true, "hset": true, "hincrby": true, "xadd": true, "xtrim": true,
+	"pexpire": true, "hget": true, "xrange": true, "xrevrange": true, "time": true, "zadd": true,
+	"publish": true, "hdel": true, "hgetall": true, "zscore": true, "zremrangebyscore": true,
 }
 
-// redisCPU returns the CPU seconds redis-server has used, user and system.
-func redisCPU(b *testing.B, r *redisServer) float64 {
+// redisCPU returns the CPU time redis-server has used, user and system.
+func redisCPU(b *testing.B, r *redisServer) time.Duration {
 	b.Helper()
 	cpu, err := r.Info("cpu")
 	if err != nil {
@@ -282,5 +317,12 @@ func redisCPU(b *testing.B, r *redisServer) float64 {
 	}
 	sys, _ := strconv.ParseFloat(cpu["used_cpu_sys"], 64)
 	user, _ := strconv.ParseFloat(cpu["used_cpu_user"], 64)
-	return sys + user
+	return time.Duration((sys + user) * float64(time.Second))
+}
+
+// processCPU returns the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
