@@ -41,17 +41,19 @@
 //
 // # Publishing in batches
 //
-// One goroutine per broker, the publisher, runs that script. Publish and
-// PublishBatch (core.Hub.PublishBatch) queue their events for it and wait for
-// their own ids. The publisher sends whatever is queued, up to 512 events, in
-// one run of the script, which checks the epoch and moves seq once for all of
-// them and adds each event under its own number; while that call is in
-// flight, the next batch queues up. A lone publish goes out at once, alone,
-// and waits for nothing else; under load, the round trip, the epoch check
-// (INFO replication) and the script's start are shared by every event of the
-// batch, which brings Redis's time per event from tens of microseconds to a
-// few. A failed call fails every publish in it with ErrUnavailable; none is
-// retried. PublishBatch lets one goroutine send many events per round trip.
+// Publishes never run two calls to Redis at once. A publish that finds none
+// in flight runs the script itself, at once; publishes that come meanwhile
+// (Publish from other goroutines, core.Hub.PublishBatch) queue, and when the
+// call ends, the broker's publisher goroutine sends everything queued, up to
+// 512 events, in one run of the script, and again until the queue is empty.
+// That run checks the epoch and moves seq once for all its events and adds
+// each under its own number. Each caller waits for its own id. A lone
+// publisher goes out at once, as before; under load, the round trip, the
+// epoch check (INFO replication) and the script's start are shared by every
+// event of a batch, which brings Redis's time per event from tens of
+// microseconds to a few. A failed call fails every publish in it with
+// ErrUnavailable; none is retried. PublishBatch lets one goroutine send many
+// events per round trip.
 //
 // # Routing: one stream per topic
 //

@@ -12,13 +12,15 @@ import (
 	"github.com/ssehub/ssehub/core"
 )
 
-// Publishing. Every Publish and PublishBatch hands its messages to one
-// goroutine per broker, the publisher, and waits for its own result. The
-// publisher takes whatever has queued up while its last call was in flight
-// and publishes it with one run of publishScript: one round trip, one epoch
-// check and one move of the counter for the whole batch. A lone publish is
-// sent at once, alone; under load each call carries many, so Redis spends a
-// few microseconds per event instead of a few tens, and a caller waits for at
+// Publishing. Publish and PublishBatch never run two calls to Redis at
+// once: a caller that finds none in flight makes one itself, with its own
+// events; callers that come meanwhile queue theirs, and when the call ends the
+// broker's publisher goroutine sends everything queued in one run of
+// publishScript (one round trip, one epoch check and one move of the counter
+// for the whole batch), and again, until the queue is empty. Each caller
+// waits for its own result. A lone publisher is served at once, on its own
+// goroutine; under load each call carries many events, so Redis spends a few
+// microseconds per event instead of a few tens, and a caller waits for at
 // most the call in flight and its own.
 
 // Bounds of one publishScript run: Redis runs a script without serving
@@ -184,9 +186,15 @@ func (b *Broker) newRequests(ctx context.Context, ms []core.Message) ([]*pubReq,
 	return reqs, nil
 }
 
-// publishReq hands r to the publisher and waits for its answer, or for ctx.
-// A nil error means r holds the answer (r.ids, or r.err); otherwise r may
-// still be in the publisher's hands, and must not be released.
+// publishReq has r published and waits for its answer, or for ctx. A nil
+// error means r holds the answer (r.ids, or r.err); otherwise r may still be
+// in the publisher's hands, and must not be released.
+//
+// When no call is in flight, the caller makes one itself, at once, with r
+// alone: a lone publisher pays no hand-off to another goroutine. Otherwise r
+// queues; when the call in flight ends, the publisher goroutine takes over
+// and sends what queued meanwhile, batch after batch, until the queue is
+// empty.
 func (b *Broker) publishReq(ctx context.Context, r *pubReq) error {
 	q := &b.pubq
 	q.Lock()
@@ -194,12 +202,22 @@ func (b *Broker) publishReq(ctx context.Context, r *pubReq) error {
 		q.Unlock()
 		return ErrClosed
 	}
+	if !q.busy {
+		q.busy = true
+		q.Unlock()
+		q.run.publish(b, []*pubReq{r})
+		<-r.done // answered already
+		q.Lock()
+		handOff := len(q.reqs) > 0
+		q.busy = handOff
+		q.Unlock()
+		if handOff {
+			q.wake <- struct{}{} // never blocks: one hand-off at a time
+		}
+		return nil
+	}
 	q.reqs = append(q.reqs, r)
 	q.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default: // a wake-up is pending already
-	}
 	select {
 	case <-r.done:
 		return nil
@@ -208,19 +226,28 @@ func (b *Broker) publishReq(ctx context.Context, r *pubReq) error {
 	}
 }
 
-// A pubQueue holds the requests waiting for the publisher goroutine.
+// A pubQueue holds the requests waiting for a call to Redis. Whoever makes
+// the calls holds busy: a caller (one call, its own), or the publisher
+// goroutine, which a caller hands busy to when others queued meanwhile.
 type pubQueue struct {
 	sync.Mutex
 	reqs   []*pubReq
-	closed bool          // the publisher is gone: requests fail with ErrClosed
-	wake   chan struct{} // one pending wake-up at most
+	busy   bool          // a call is in flight, or about to be
+	closed bool          // Close: requests fail with ErrClosed
+	wake   chan struct{} // hands busy to the publisher goroutine
+	run    publishRun    // used by whoever holds busy
 }
 
 // take removes requests of up to maxBatchEvents messages and about
-// maxBatchBytes from the front of the queue and appends them to batch.
+// maxBatchBytes from the front of the queue and appends them to batch. The
+// caller holds busy; when the queue is empty, it no longer does.
 func (q *pubQueue) take(batch []*pubReq) []*pubReq {
 	q.Lock()
 	defer q.Unlock()
+	if len(q.reqs) == 0 {
+		q.busy = false
+		return batch
+	}
 	n, size, i := 0, 0, 0
 	for ; i < len(q.reqs); i++ {
 		r := q.reqs[i]
@@ -233,12 +260,6 @@ func (q *pubQueue) take(batch []*pubReq) []*pubReq {
 	rest := copy(q.reqs, q.reqs[i:])
 	clear(q.reqs[rest:])
 	q.reqs = q.reqs[:rest]
-	if rest > 0 { // more for the next round
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
 	return batch
 }
 
@@ -253,36 +274,37 @@ func (q *pubQueue) close() {
 	q.reqs = nil
 }
 
-// publisher is the goroutine that runs publishScript, one batch at a time,
-// until Close; then it fails what is still queued with ErrClosed. A request
-// it has taken is answered even if Close comes meanwhile.
+// publisher is the goroutine that sends what queues up while a call is in
+// flight, from a hand-off until the queue is empty, until Close; then it
+// fails what is still queued with ErrClosed. A request taken is answered even
+// if Close comes meanwhile.
 func (b *Broker) publisher() {
 	defer b.wg.Done()
-	var (
-		batch []*pubReq
-		run   publishRun
-	)
+	q := &b.pubq
+	var batch []*pubReq
 	for {
 		select {
-		case <-b.pubq.wake:
+		case <-q.wake:
 		case <-b.done:
-		}
-		if b.isClosed() {
-			b.pubq.close()
+			q.close()
 			return
 		}
-		// Let the callers just answered run first: those that publish again
-		// at once join this batch instead of waiting for the next round trip.
-		runtime.Gosched()
-		batch = b.pubq.take(batch[:0])
-		if len(batch) > 0 {
-			run.publish(b, batch)
+		for {
+			// Let the callers just answered run first: those that publish
+			// again at once join this batch instead of waiting for the next
+			// round trip.
+			runtime.Gosched()
+			batch = q.take(batch[:0])
+			if len(batch) == 0 {
+				break // busy is released
+			}
+			q.run.publish(b, batch)
+			clear(batch) // let the requests go
 		}
-		clear(batch) // let the requests go
 	}
 }
 
-// A publishRun is the publisher's scratch space, kept between batches.
+// A publishRun is the scratch space of the calls to Redis, kept between them.
 type publishRun struct {
 	keys   []string
 	index  map[string]int // key → its index in keys, 1-based as in Lua
