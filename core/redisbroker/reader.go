@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -251,17 +252,26 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 		names = append(names, t)
 	}
 	b.tmu.Unlock()
-	// Our stream ids are "<seq>-0": the first one after pos is "<pos>-1".
 	// MULTI/EXEC makes the reads one atomic snapshot, as a script would,
-	// without a script's copying of every entry into Lua and back.
-	from := strconv.FormatUint(b.pos, 10) + "-1"
+	// without a script's copying of every entry into Lua and back. One XREAD
+	// reads every stream after "<pos>-0": our stream ids are "<seq>-0".
+	args := make([]any, 0, 4+2*len(keys))
+	args = append(args, "XREAD", "COUNT", readCount, "STREAMS")
+	for _, k := range keys[1:] {
+		args = append(args, k)
+	}
+	after := strconv.FormatUint(b.pos, 10) + "-0"
+	for range keys[1:] {
+		args = append(args, after)
+	}
 	tx := c.TxPipeline()
 	meta := tx.HMGet(ctx, b.kMeta, "epoch", "seq")
-	ranges := make([]*redis.Cmd, len(keys)-1)
-	for i, k := range keys[1:] {
-		ranges[i] = tx.Do(ctx, "XRANGE", k, from, "+", "COUNT", readCount)
+	read := tx.Do(ctx, args...)
+	if _, err := tx.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) { // Nil: no entries
+		return false, 0, err
 	}
-	if _, err := tx.Exec(ctx); err != nil {
+	byStream, err := xreadReply(read.Val())
+	if err != nil {
 		return false, 0, err
 	}
 	if epoch, _ := meta.Val()[0].(string); epoch != b.epoch {
@@ -285,9 +295,11 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 	cutoff := uint64(math.MaxUint64)
 	byseq := make(map[uint64]*pending)
 	for i, name := range names {
-		entries, err := fromScriptReply(ranges[i].Val())
-		if err != nil {
-			return false, 0, err
+		var entries []entry
+		if v, ok := byStream[keys[i+1]]; ok {
+			if entries, err = fromScriptReply(v); err != nil {
+				return false, 0, err
+			}
 		}
 		if n := len(entries); n >= readCount {
 			cutoff = min(cutoff, entries[n-1].seq)
@@ -331,4 +343,30 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 	b.st.floor = max(b.st.floor, b.pos)
 	b.st.Unlock()
 	return caughtUp, len(seqs), nil
+}
+
+// xreadReply returns the entries of each stream in an XREAD reply: a map
+// (RESP3) or a list of [stream, entries] (RESP2); nil when none had any.
+func xreadReply(v any) (map[string]any, error) {
+	out := make(map[string]any)
+	switch v := v.(type) {
+	case nil:
+	case map[any]any:
+		for k, entries := range v {
+			name, _ := k.(string)
+			out[name] = entries
+		}
+	case []any:
+		for _, s := range v {
+			pair, ok := s.([]any)
+			if !ok || len(pair) != 2 {
+				return nil, fmt.Errorf("redisbroker: unexpected XREAD reply %v", s)
+			}
+			name, _ := pair[0].(string)
+			out[name] = pair[1]
+		}
+	default:
+		return nil, fmt.Errorf("redisbroker: unexpected XREAD reply %T", v)
+	}
+	return out, nil
 }
