@@ -62,13 +62,11 @@ var benchTopics = []string{"t0", "t1", "t2", "t3"}
 // is one event. Modes: one goroutine calling Publish, 64 of them, and one
 // goroutine calling PublishBatch with 256 events at a time. Reported:
 //   - events/s: publishes acknowledged per second, at full speed;
-//   - redis-us/event: the microseconds Redis spent in commands per event
-//     (INFO commandstats: every command of both instances, publishing and
-//     reading, a script or MULTI/EXEC counted once with what it runs); it
-//     does not depend on the machine's noise;
-//   - redis-all-us/event: the plain sum over INFO commandstats, where a
-//     command run by a script or MULTI/EXEC counts twice, in its own line and
-//     in the script's (how issue 17 read it);
+//   - redis-us/event: the microseconds Redis spent in commands per event, by
+//     INFO commandstats (every command of both instances, publishing and
+//     reading; the plain sum, so a command run by a script or MULTI/EXEC
+//     counts in its own line and again in the script's); unlike the rates, it
+//     hardly depends on the machine's noise;
 //   - redis-cpu-us/event: the redis-server process's CPU time per event
 //     (INFO cpu), network I/O included;
 //   - go-cpu-us/event: this process's CPU time per event: both instances
@@ -119,13 +117,12 @@ func benchThroughput(b *testing.B, m benchMode) {
 	wait(b, out)
 	b.StopTimer()
 	goCPU := processCPU() - goCPU0
-	once, all := redisCommandUS(b, r)
+	us := redisCommandUS(b, r)
 	cpu := redisCPU(b, r) - cpu0
 	rate := float64(b.N) / elapsed.Seconds()
 	perEvent := func(us float64) float64 { return us / float64(b.N) }
 	b.ReportMetric(rate, "events/s")
-	b.ReportMetric(perEvent(once), "redis-us/event")
-	b.ReportMetric(perEvent(all), "redis-all-us/event")
+	b.ReportMetric(perEvent(us), "redis-us/event")
 	b.ReportMetric(perEvent(cpu.Seconds()*1e6), "redis-cpu-us/event")
 	b.ReportMetric(perEvent(goCPU.Seconds()*1e6), "go-cpu-us/event")
 	if b.N < 1000 { // a calibration run: too few events for percentiles
@@ -272,40 +269,26 @@ func (rx *benchReceiver) stop() {
 }
 
 // redisCommandUS returns the microseconds Redis spent in commands since the
-// last CONFIG RESETSTAT: once, counting a script or MULTI/EXEC with what it
-// ran, and all, the plain sum, in which what they ran counts twice (Redis
-// counts it on its own line too).
-func redisCommandUS(b *testing.B, r *redisServer) (once, all float64) {
+// last CONFIG RESETSTAT: the sum of every command's usec.
+func redisCommandUS(b *testing.B, r *redisServer) float64 {
 	b.Helper()
 	stats, err := r.Info("commandstats")
 	if err != nil {
 		b.Fatal(err)
 	}
+	var us float64
 	for k, v := range stats {
-		name, ok := strings.CutPrefix(k, "cmdstat_")
-		if !ok {
+		if !strings.HasPrefix(k, "cmdstat_") {
 			continue
 		}
 		for f := range strings.SplitSeq(v, ",") {
 			if n, ok := strings.CutPrefix(f, "usec="); ok {
-				us, _ := strconv.ParseFloat(n, 64)
-				all += us
-				if !nested[name] {
-					once += us
-				}
+				x, _ := strconv.ParseFloat(n, 64)
+				us += x
 			}
 		}
 	}
-	return once, all
-}
-
-// nested are the commands the brokers run only inside a script or MULTI/EXEC
-// while the benchmark measures (a Subscribe's wake-up also sends XADD and
-// PEXPIRE, but subscribing is over by then).
-var nested = map[string]bool{
-	"hmget": true, "info": true, "hset": true, "hincrby": true, "xadd": true, "xtrim": true,
-	"pexpire": true, "hget": true, "xrange": true, "xrevrange": true, "time": true, "zadd": true,
-	"publish": true, "hdel": true, "hgetall": true, "zscore": true, "zremrangebyscore": true,
+	return us
 }
 
 // redisCPU returns the CPU time redis-server has used, user and system.
