@@ -207,6 +207,7 @@ func newBroker(pub redis.UniversalClient, own bool, options []Option) *Broker {
 	b.st.changed = make(chan struct{})
 	b.kick = make(chan struct{}, 1)
 	b.pubq.wake = make(chan struct{}, 1)
+	b.pubq.filled = make(chan struct{}, 1)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	return b
 }

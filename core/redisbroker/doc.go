@@ -45,15 +45,16 @@
 // in flight runs the script itself, at once; publishes that come meanwhile
 // (Publish from other goroutines, core.Hub.PublishBatch) queue, and when the
 // call ends, the broker's publisher goroutine sends everything queued, up to
-// 512 events, in one run of the script, and again until the queue is empty.
-// That run checks the epoch and moves seq once for all its events and adds
-// each under its own number. Each caller waits for its own id. A lone
-// publisher goes out at once, as before; under load, the round trip, the
-// epoch check (INFO replication) and the script's start are shared by every
-// event of a batch, which brings Redis's time per event from tens of
-// microseconds to a few. A failed call fails every publish in it with
-// ErrUnavailable; none is retried. PublishBatch lets one goroutine send many
-// events per round trip.
+// 512 events, in one run of the script, and again until the queue is empty
+// (when its last run carried several publishes, it first waits up to 100 µs
+// for as many to queue again). Each run checks the epoch and moves seq once
+// for all its events, and adds each under its own number. Each caller waits
+// for its own id. A lone publisher goes out at once, as before; under load,
+// the round trip, the epoch check (INFO replication) and the script's start
+// are shared by every event of a batch, which brings Redis's time per event
+// from tens of microseconds to a few. A failed call fails every publish in it
+// with ErrUnavailable; none is retried. PublishBatch lets one goroutine send
+// many events per round trip.
 //
 // # Routing: one stream per topic
 //

@@ -17,8 +17,11 @@ import (
 // events; callers that come meanwhile queue theirs, and when the call ends the
 // broker's publisher goroutine sends everything queued in one run of
 // publishScript (one round trip, one epoch check and one move of the counter
-// for the whole batch), and again, until the queue is empty. Each caller
-// waits for its own result. A lone publisher is served at once, on its own
+// for the whole batch), and again, until the queue is empty. When its last
+// call carried several callers' events, it first waits, 100 µs at most, for
+// as many to queue again: most publish again at once, and one call for all of
+// them costs less than two (group commit). Each caller waits for its own
+// result. A lone publisher is served at once, on its own
 // goroutine; under load each call carries many events, so Redis spends a few
 // microseconds per event instead of a few tens, and a caller waits for at
 // most the call in flight and its own.
@@ -217,6 +220,10 @@ func (b *Broker) publishReq(ctx context.Context, r *pubReq) error {
 		return nil
 	}
 	q.reqs = append(q.reqs, r)
+	if q.want > 0 && len(q.reqs) >= q.want {
+		q.want = 0
+		q.filled <- struct{}{} // never blocks: one wait at a time
+	}
 	q.Unlock()
 	select {
 	case <-r.done:
@@ -236,6 +243,38 @@ type pubQueue struct {
 	closed bool          // Close: requests fail with ErrClosed
 	wake   chan struct{} // hands busy to the publisher goroutine
 	run    publishRun    // used by whoever holds busy
+
+	want   int           // the publisher waits for this many queued requests
+	filled chan struct{} // and is told here
+}
+
+// siblingsWait bounds how long the publisher waits for the callers of its
+// last call to publish again (see gather).
+const siblingsWait = 100 * time.Microsecond
+
+// gather waits, at most siblingsWait, until n requests are queued: the
+// callers of a call that carried n requests mostly publish again at once, and
+// one call for all of them costs Redis less than two.
+func (q *pubQueue) gather(n int, t *time.Timer) {
+	q.Lock()
+	if len(q.reqs) >= n {
+		q.Unlock()
+		return
+	}
+	q.want = n
+	q.Unlock()
+	t.Reset(siblingsWait)
+	select {
+	case <-q.filled:
+		t.Stop()
+	case <-t.C:
+		q.Lock()
+		if q.want == 0 { // filled meanwhile
+			<-q.filled
+		}
+		q.want = 0
+		q.Unlock()
+	}
 }
 
 // take removes requests of up to maxBatchEvents messages and about
@@ -282,6 +321,8 @@ func (b *Broker) publisher() {
 	defer b.wg.Done()
 	q := &b.pubq
 	var batch []*pubReq
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	for {
 		select {
 		case <-q.wake:
@@ -289,12 +330,17 @@ func (b *Broker) publisher() {
 			q.close()
 			return
 		}
+		last := 1 // requests in the last call
 		for {
 			// Let the callers just answered run first: those that publish
 			// again at once join this batch instead of waiting for the next
 			// round trip.
 			runtime.Gosched()
+			if last > 1 {
+				q.gather(last, t)
+			}
 			batch = q.take(batch[:0])
+			last = len(batch)
 			if len(batch) == 0 {
 				break // busy is released
 			}
