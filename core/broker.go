@@ -39,6 +39,17 @@ type Broker interface {
 	Close() error
 }
 
+// A BatchBroker is a Broker that publishes many messages in one step.
+// Hub.PublishBatch uses it when the hub's broker is one, and calls Publish
+// for each message otherwise.
+type BatchBroker interface {
+	Broker
+	// PublishBatch publishes ms in order, each as Publish would, and returns
+	// their ids. On error, ids holds the ids of the messages published before
+	// it, in order; the others may not have been published.
+	PublishBatch(ctx context.Context, ms []Message) (ids []string, err error)
+}
+
 // A Message is an event on its way between hubs.
 type Message struct {
 	// ID is the event id clients see; the broker assigns it and it must be a

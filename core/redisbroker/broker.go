@@ -75,6 +75,7 @@ type Broker struct {
 		downAt   time.Time
 	}
 	kick chan struct{} // cuts the reader's backoff short
+	pubq pubQueue      // to the publisher goroutine (publish.go)
 
 	connMu sync.Mutex
 	// baseDial dials the server of the reader's current session: the
@@ -205,6 +206,8 @@ func newBroker(pub redis.UniversalClient, own bool, options []Option) *Broker {
 	}
 	b.st.changed = make(chan struct{})
 	b.kick = make(chan struct{}, 1)
+	b.pubq.wake = make(chan struct{}, 1)
+	b.pubq.filled = make(chan struct{}, 1)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	return b
 }
@@ -218,8 +221,8 @@ func newTag() string {
 }
 
 // Start starts the reader, which connects to Redis in the background: Start
-// does not wait for it, so a hub starts even while Redis is down. It is called
-// once, by core.NewHub.
+// does not wait for it, so a hub starts even while Redis is down; and the
+// publisher goroutine. It is called once, by core.NewHub.
 func (b *Broker) Start(deliver func(core.Message)) error {
 	b.st.Lock()
 	defer b.st.Unlock()
@@ -231,88 +234,10 @@ func (b *Broker) Start(deliver func(core.Message)) error {
 	}
 	b.st.started = true
 	b.deliver = deliver
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go b.run()
+	go b.publisher()
 	return nil
-}
-
-// Publish adds the event to the stream of each of m.Topics (or to the
-// broadcast stream when there are none) under one new id, atomically, and
-// returns the id clients see: m.ID, or "<epoch>-<seq>". The entry keeps
-// m.PublishedAt (field "p", unix nanoseconds), which every hub's delivery
-// carries; entries stored by versions before it have none.
-//
-// While the reader is disconnected, Publish does not try Redis on its own: it
-// has the reader try at once, without waiting out its backoff, and fails if
-// that attempt does (see connection). Errors wrap ErrUnavailable (or are
-// ErrClosed, or a validation error): Publish never fails silently, and is
-// never retried, so an event is never added twice.
-func (b *Broker) Publish(ctx context.Context, m core.Message) (string, error) {
-	if err := core.ValidateID(m.ID); err != nil {
-		return "", err
-	}
-	keys := make([]string, 1, len(m.Topics)+1)
-	keys[0] = b.kMeta
-	if len(m.Topics) == 0 {
-		keys = append(keys, b.kAll)
-	}
-	for i, t := range m.Topics {
-		if err := core.ValidateTopic(t); err != nil {
-			return "", err
-		}
-		if !contains(m.Topics[:i], t) {
-			keys = append(keys, b.kTop+t)
-		}
-	}
-	if err := b.connection(ctx); err != nil {
-		return "", fmt.Errorf("publish: %w", err)
-	}
-	b.st.Lock()
-	closed, epoch, floor := b.st.closed, b.st.epoch, b.st.floor
-	b.st.Unlock()
-	if closed {
-		return "", ErrClosed
-	}
-	var pub int64 // unknown
-	if !m.PublishedAt.IsZero() {
-		pub = m.PublishedAt.UnixNano()
-	}
-	res, err := runOnce(ctx, b.pub, publishScript, keys, newTag(), epoch, floor,
-		b.cfg.maxLen, b.cfg.ttl.Milliseconds(), m.ID, m.Event.Type, m.Event.Data,
-		retryArg(m.Event.Retry), flagsOf(m), pub)
-	if err != nil {
-		b.setErr(err)
-		return "", fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
-	}
-	out, err := replyStrings(res, 2)
-	if err != nil {
-		return "", fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
-	}
-	seq, _ := strconv.ParseUint(out[1], 10, 64)
-	b.st.Lock()
-	other := epoch != "" && out[0] != b.st.epoch && !b.st.recheck
-	if other {
-		b.st.recheck = true // Redis lost data behind the reader's back
-	} else if out[0] == b.st.epoch {
-		b.st.floor = max(b.st.floor, seq)
-	}
-	b.st.Unlock()
-	if other {
-		b.wake(ctx)
-	}
-	if m.ID != "" || m.Live {
-		return m.ID, nil
-	}
-	return out[0] + "-" + out[1], nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Subscribe makes the reader read topic's stream from now on. Under the lock
@@ -416,8 +341,8 @@ func (b *Broker) wake(ctx context.Context) {
 	}
 }
 
-// Close stops the reader, cutting a blocked read short, waits for it, and
-// closes the clients the broker made (New's, and the reader's), never the
+// Close stops the reader, cutting a blocked read short, waits for it and for
+// the publisher (and the publish it has in flight, if any), and closes the clients the broker made (New's, and the reader's), never the
 // app's (NewFromClient's). Later calls return nil.
 func (b *Broker) Close() error {
 	b.st.Lock()

@@ -39,9 +39,12 @@ func TestDrain_NoReconnectStorm(t *testing.T) {
 	// A uniform spread puts clients/50 in each 100 ms of a 5 s window. What
 	// B receives also depends on how fast the clients and B run on this
 	// shared machine, so its bound is looser.
+	// Both are timed when the streams' goroutines get to run, which a loaded
+	// machine bunches: the bounds leave room for that, and still tell a
+	// spread from a burst (without a drain, A ends them all within 200 ms).
 	even := clients / 50
-	assert.True(t, fmt.Sprintf("drained: A ended at most %d in 100 ms", drained.ends), drained.ends <= 3*even)
-	assert.True(t, fmt.Sprintf("drained: B received at most %d in 100 ms", drained.arrivals), drained.arrivals <= 5*even)
+	assert.True(t, fmt.Sprintf("drained: A ended at most %d in 100 ms", drained.ends), drained.ends <= 4*even)
+	assert.True(t, fmt.Sprintf("drained: B received at most %d in 100 ms", drained.arrivals), drained.arrivals <= 6*even)
 	assert.True(t, "without a drain, A ends them in a burst", sudden.ends > 2*drained.ends)
 }
 

@@ -36,9 +36,10 @@ func defaultConfig() config {
 
 // WithPrefix sets the namespace of the broker's keys: every key is
 // "{prefix}:...", one Redis Cluster hash tag, so that the publish script and
-// the reader's XREAD, which touch several keys at once, run on one node.
-// Brokers share events only with brokers of the same prefix. The prefix must
-// not contain '{' or '}' (they would change the hash tag) nor control bytes.
+// the reader's MULTI/EXEC and XREAD, which touch several keys at once, run on
+// one node. Brokers share events only with brokers of the same prefix. The
+// prefix must not contain '{' or '}' (they would change the hash tag) nor
+// control bytes.
 // Default: "ssehub".
 func WithPrefix(prefix string) Option {
 	if prefix == "" {
@@ -55,9 +56,10 @@ func WithPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
 
-// WithMaxLen bounds each topic's stream to about n entries (XADD MAXLEN ~ n):
-// how far back a subscribing hub can fill its history, and how long an
-// instance may be cut off from Redis and still receive every event it missed.
+// WithMaxLen bounds each topic's stream to about n entries (XADD MAXLEN ~ n,
+// once per stream in each batch of publishes): how far back a subscribing hub
+// can fill its history, and how long an instance may be cut off from Redis
+// and still receive every event it missed.
 // Keep it at least the hubs' history size (core.WithHistory). Redis trims in
 // whole macro nodes, so a stream may hold somewhat more than n.
 // Default: 10000.

@@ -1,6 +1,7 @@
 package redisbroker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,7 +80,7 @@ func (b *Broker) isClosed() bool {
 // Its own connection matters too: a pooled one would be redialed silently,
 // and a restarted Redis would go unnoticed.
 //
-// Each round reads the streams with readScript (catchUp) until it has caught
+// Each round reads the streams in one MULTI/EXEC (catchUp) until it has caught
 // up, then waits in XREAD BLOCK for any of them to grow, or for a wake-up.
 // The XREAD's reply is not used: a blocked XREAD that wakes up may report
 // only the stream that woke it (Redis 7.0 does), so it is no snapshot of all
@@ -217,6 +218,11 @@ func (b *Broker) waitArgs() []string {
 // errEpoch: Redis holds another epoch than the reader's; it must sync.
 var errEpoch = errors.New("redisbroker: Redis holds another epoch (it lost data); resyncing")
 
+// A txPipeliner runs MULTI/EXEC: a client or a connection.
+type txPipeliner interface {
+	TxPipeline() redis.Pipeliner
+}
+
 // A pending event is one entry merged over the streams it came from.
 type pending struct {
 	e      entry
@@ -235,7 +241,7 @@ type pending struct {
 // readCount may cut a busy stream short. Up to the lowest last seq among the
 // streams that were cut (the cutoff) every stream's reply is complete; pos
 // moves to the cutoff and the rest waits for the next round.
-func (b *Broker) catchUp(ctx context.Context, c redis.Scripter) (caughtUp bool, delivered int, err error) {
+func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, delivered int, err error) {
 	b.tmu.Lock()
 	keys := make([]string, 0, 2+len(b.topics))
 	names := make([]string, 0, 1+len(b.topics))
@@ -246,19 +252,33 @@ func (b *Broker) catchUp(ctx context.Context, c redis.Scripter) (caughtUp bool, 
 		names = append(names, t)
 	}
 	b.tmu.Unlock()
-	// Our stream ids are "<seq>-0": the first one after pos is "<pos>-1".
-	res, err := readScript.Run(ctx, c, keys, b.epoch, strconv.FormatUint(b.pos, 10)+"-1", readCount).Result()
-	if errors.Is(err, redis.Nil) {
-		return false, 0, errEpoch
+	// MULTI/EXEC makes the reads one atomic snapshot, as a script would,
+	// without a script's copying of every entry into Lua and back. One XREAD
+	// reads every stream after "<pos>-0": our stream ids are "<seq>-0".
+	args := make([]any, 0, 4+2*len(keys))
+	args = append(args, "XREAD", "COUNT", readCount, "STREAMS")
+	for _, k := range keys[1:] {
+		args = append(args, k)
 	}
+	after := strconv.FormatUint(b.pos, 10) + "-0"
+	for range keys[1:] {
+		args = append(args, after)
+	}
+	tx := c.TxPipeline()
+	meta := tx.HMGet(ctx, b.kMeta, "epoch", "seq")
+	read := tx.Do(ctx, args...)
+	if _, err := tx.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) { // Nil: no entries
+		return false, 0, err
+	}
+	byStream, err := xreadReply(read.Val())
 	if err != nil {
 		return false, 0, err
 	}
-	list, ok := res.([]any)
-	if !ok || len(list) != len(keys) {
-		return false, 0, fmt.Errorf("redisbroker: unexpected read reply %T", res)
+	if epoch, _ := meta.Val()[0].(string); epoch != b.epoch {
+		return false, 0, errEpoch
 	}
-	now, err := parseSeq(fmt.Sprint(list[0]))
+	seq, _ := meta.Val()[1].(string)
+	now, err := parseSeq(cmp.Or(seq, "0"))
 	if err != nil {
 		return false, 0, err
 	}
@@ -275,9 +295,11 @@ func (b *Broker) catchUp(ctx context.Context, c redis.Scripter) (caughtUp bool, 
 	cutoff := uint64(math.MaxUint64)
 	byseq := make(map[uint64]*pending)
 	for i, name := range names {
-		entries, err := fromScriptReply(list[i+1])
-		if err != nil {
-			return false, 0, err
+		var entries []entry
+		if v, ok := byStream[keys[i+1]]; ok {
+			if entries, err = fromScriptReply(v); err != nil {
+				return false, 0, err
+			}
 		}
 		if n := len(entries); n >= readCount {
 			cutoff = min(cutoff, entries[n-1].seq)
@@ -321,4 +343,30 @@ func (b *Broker) catchUp(ctx context.Context, c redis.Scripter) (caughtUp bool, 
 	b.st.floor = max(b.st.floor, b.pos)
 	b.st.Unlock()
 	return caughtUp, len(seqs), nil
+}
+
+// xreadReply returns the entries of each stream in an XREAD reply: a map
+// (RESP3) or a list of [stream, entries] (RESP2); nil when none had any.
+func xreadReply(v any) (map[string]any, error) {
+	out := make(map[string]any)
+	switch v := v.(type) {
+	case nil:
+	case map[any]any:
+		for k, entries := range v {
+			name, _ := k.(string)
+			out[name] = entries
+		}
+	case []any:
+		for _, s := range v {
+			pair, ok := s.([]any)
+			if !ok || len(pair) != 2 {
+				return nil, fmt.Errorf("redisbroker: unexpected XREAD reply %v", s)
+			}
+			name, _ := pair[0].(string)
+			out[name] = pair[1]
+		}
+	default:
+		return nil, fmt.Errorf("redisbroker: unexpected XREAD reply %T", v)
+	}
+	return out, nil
 }

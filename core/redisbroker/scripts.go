@@ -54,27 +54,41 @@ var syncScript = redis.NewScript(checkEpoch + `
 return {e, redis.call('HGET', meta, 'base'), string.format('%d', seq)}
 `)
 
-// publishScript numbers an event and adds it to every stream in KEYS[2:] with
-// the same stream id, "<seq>-0", in one atomic step: one global order, one id.
-// ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6..10]: app id, type,
-// data, retry in ms ("": none), flags (see entry), publish time in unix ns
-// (0: unknown). It returns {epoch, seq}. It runs through runOnce, never
-// retried.
+// publishScript numbers a batch of events and adds each to the streams of
+// its topics with the stream id "<seq>-0", in one atomic step: one global
+// order, one id per event on all its topics. It moves seq once for the batch,
+// and trims and refreshes the TTL of each stream once.
+//
+// ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6]: the number of
+// events. Then, for each event in order: the number of its streams, their
+// indexes in KEYS (KEYS[2:] holds the batch's streams, each once; an index is
+// negative on a stream's last event of the batch, whose XADD trims it), the
+// number of its field arguments, and the fields and values (see fieldArgs);
+// the script adds the epoch, "e". It returns {epoch, seq of the first event}.
+// It runs through runOnce, never retried.
 var publishScript = newScript(checkEpoch + `
-seq = redis.call('HINCRBY', meta, 'seq', 1)
-local id = string.format('%d-0', seq)
-local f = {'e', e, 'd', ARGV[8]}
-if ARGV[6] ~= '' then f[#f+1] = 'i'; f[#f+1] = ARGV[6] end
-if ARGV[7] ~= '' then f[#f+1] = 'y'; f[#f+1] = ARGV[7] end
-if ARGV[9] ~= '' then f[#f+1] = 'r'; f[#f+1] = ARGV[9] end
-if ARGV[10] ~= '' then f[#f+1] = 'f'; f[#f+1] = ARGV[10] end
-if ARGV[11] ~= '0' then f[#f+1] = 'p'; f[#f+1] = ARGV[11] end
-local ttl = tonumber(ARGV[5])
-for i = 2, #KEYS do
-  redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], id, unpack(f))
-  if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+local maxlen, ttl, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local first = redis.call('HINCRBY', meta, 'seq', n) - n + 1
+local a = 7
+for s = first, first + n - 1 do
+  local id = string.format('%d-0', s)
+  local nk = tonumber(ARGV[a])
+  local lo = a + nk + 2
+  local hi = lo + tonumber(ARGV[lo - 1]) - 1
+  for k = a + 1, a + nk do
+    local key = tonumber(ARGV[k])
+    if key > 0 then
+      redis.call('XADD', KEYS[key], id, 'e', e, unpack(ARGV, lo, hi))
+    else
+      redis.call('XADD', KEYS[-key], 'MAXLEN', '~', maxlen, id, 'e', e, unpack(ARGV, lo, hi))
+    end
+  end
+  a = hi + 1
 end
-return {e, string.format('%d', seq)}
+if ttl > 0 then
+  for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return {e, string.format('%d', first)}
 `)
 
 // A script is a redis.Script that keeps its source, for runOnce's EVAL.
@@ -120,19 +134,6 @@ if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return false end
 return redis.call('XREVRANGE', KEYS[2], ARGV[2], '-', 'COUNT', ARGV[3])
 `)
 
-// readScript reads, if the epoch is still ARGV[1], every stream in KEYS[2:]
-// from id ARGV[2] on, at most ARGV[3] entries each, and returns
-// {seq, entries of KEYS[2], entries of KEYS[3], ...}: one atomic snapshot.
-// It returns nil when the epoch moved on.
-var readScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return false end
-local out = {redis.call('HGET', KEYS[1], 'seq') or '0'}
-for i = 2, #KEYS do
-  out[i] = redis.call('XRANGE', KEYS[i], ARGV[2], '+', 'COUNT', ARGV[3])
-end
-return out
-`)
-
 // An entry is one event as a stream holds it.
 type entry struct {
 	seq   uint64
@@ -156,6 +157,28 @@ func (e *entry) wireID() string {
 		return ""
 	}
 	return e.epoch + "-" + strconv.FormatUint(e.seq, 10)
+}
+
+// fieldArgs appends the fields of m's entry but the epoch, as field, value
+// pairs: the one place that writes what entry.set reads.
+func fieldArgs(args []any, m core.Message) []any {
+	args = append(args, "d", m.Event.Data)
+	if m.ID != "" {
+		args = append(args, "i", m.ID)
+	}
+	if m.Event.Type != "" {
+		args = append(args, "y", m.Event.Type)
+	}
+	if r := retryArg(m.Event.Retry); r != "" {
+		args = append(args, "r", r)
+	}
+	if f := flagsOf(m); f != "" {
+		args = append(args, "f", f)
+	}
+	if !m.PublishedAt.IsZero() {
+		args = append(args, "p", strconv.FormatInt(m.PublishedAt.UnixNano(), 10))
+	}
+	return args
 }
 
 // flagsOf encodes what an entry's "f" field says of m.
@@ -241,8 +264,8 @@ func parseSeq(id string) (uint64, error) {
 	return seq, nil
 }
 
-// fromScriptReply parses XREVRANGE as a script returns it:
-// [[id, [field, value, ...]], ...].
+// fromScriptReply parses XRANGE or XREVRANGE as a script or go-redis's Do
+// returns it: [[id, [field, value, ...]], ...].
 func fromScriptReply(v any) ([]entry, error) {
 	rows, ok := v.([]any)
 	if !ok {
