@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -51,9 +50,7 @@ func (h *Hub) PublishBatch(ctx context.Context, batch []Publication) (ids []stri
 	ms := make([]Message, len(batch))
 	now := time.Now() // the publish time every hub measures freshness from
 	for i, p := range batch {
-		e := p.Event
-		e.ID = ""
-		ms[i] = Message{ID: p.Event.ID, Topics: slices.Clone(p.Topics), Event: e, Live: e.ResetID || h.noHistory(p.Topics), PublishedAt: now}
+		ms[i] = h.message(p.Event, p.Topics, sendEvent, now)
 	}
 	h.stats.published.Add(uint64(len(batch)))
 	ctx, cancel := context.WithTimeout(ctx, h.opt.brokerTimeout)

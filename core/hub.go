@@ -244,18 +244,11 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKi
 	if h.isClosed() {
 		return "", ErrClosed
 	}
-	isComment := kind == sendComment
-	live := kind != sendEvent || e.ResetID || h.noHistory(topics)
 	h.stats.published.Add(1)
 	if b := h.opt.broker; b != nil && kind != sendLocal {
 		ctx, cancel := context.WithTimeout(ctx, h.opt.brokerTimeout)
 		defer cancel()
-		id := e.ID
-		e.ID = ""
-		// The broker keeps its own copy of topics, so the caller's variadic
-		// slice stays on its stack.
-		m := Message{ID: id, Topics: slices.Clone(topics), Event: e, Live: live, Comment: isComment, PublishedAt: time.Now()}
-		id, err := b.Publish(ctx, m)
+		id, err := b.Publish(ctx, h.message(e, topics, kind, time.Now()))
 		if err != nil {
 			h.stats.brokerErrors.Add(1)
 			// A copy: logging the caller's slice would move it to the heap on every call.
@@ -264,7 +257,7 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKi
 		}
 		return id, nil
 	}
-	f := h.newFrame(e, live, isComment)
+	f := h.newFrame(e, h.live(e, topics, kind), kind == sendComment)
 	f.shared = kind == sendLocal && h.opt.broker != nil
 	var stack [4]*topic
 	woken, ok := h.append(f, topics, true, 0, nil, stack[:0])
@@ -273,6 +266,21 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKi
 	}
 	h.pace(ctx, woken)
 	return f.wireID(), nil
+}
+
+// live reports whether e, sent as kind to topics, gets no id and no place in
+// replay.
+func (h *Hub) live(e Event, topics []string, kind sendKind) bool {
+	return kind != sendEvent || e.ResetID || h.noHistory(topics)
+}
+
+// message is e as a broker carries it: the app's id apart, and a copy of
+// topics, so that the caller's variadic slice stays on its stack.
+func (h *Hub) message(e Event, topics []string, kind sendKind, publishedAt time.Time) Message {
+	id := e.ID
+	e.ID = ""
+	return Message{ID: id, Topics: slices.Clone(topics), Event: e,
+		Live: h.live(e, topics, kind), Comment: kind == sendComment, PublishedAt: publishedAt}
 }
 
 // noHistory reports whether every one of topics keeps no history.

@@ -1,13 +1,11 @@
 package redisbroker_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/ssehub/ssehub/core/httpsse"
 	"github.com/ssehub/ssehub/core/redisbroker"
 	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // A member is one instance of an app on a Redis cluster: a hub counting
@@ -120,31 +119,18 @@ func TestCluster_CountAcrossInstances(t *testing.T) {
 // without a shutdown, stops counting within the broker's bound, with nobody
 // cleaning up. The instance is this test binary, run again as a child.
 func TestCluster_KilledInstanceStopsCounting(t *testing.T) {
-	if addr := os.Getenv("SSEHUB_CLUSTER_CHILD"); addr != "" {
-		child(addr)
-		return
+	if ssetest.IsChild(t) {
+		ssetest.RunChild(func() error { return child(os.Getenv("SSEHUB_CLUSTER_REDIS")) })
 	}
 	r := startRedis(t)
 	a := newMember(t, r.Addr())
 	a.visit(t, "visitors", "u1")
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCluster_KilledInstanceStopsCounting$")
-	cmd.Env = append(os.Environ(), "SSEHUB_CLUSTER_CHILD="+r.Addr())
-	out, err := cmd.StdoutPipe()
-	assert.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	assert.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	defer func() { cmd.Process.Kill(); <-exited }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	assert.NoError(t, err)
-	assert.Equal(t, "child", line, "ready\n")
+	c, _ := ssetest.StartChild(t, "ready", "SSEHUB_CLUSTER_REDIS="+r.Addr())
 	agree(t, 4, a) // 1 here, 3 in the child
 
 	start := time.Now()
-	assert.NoError(t, cmd.Process.Kill()) // SIGKILL, by its PID: no shutdown
-	<-exited
+	c.Kill() // SIGKILL, by its PID: no shutdown
 	took := agree(t, 1, a)
 	t.Logf("instance killed: the other counts without it after %v (bound: presence TTL %v + a recount)", took, 6*time.Second)
 	assert.True(t, "within 10s", time.Since(start) < 10*time.Second)
@@ -152,21 +138,19 @@ func TestCluster_KilledInstanceStopsCounting(t *testing.T) {
 
 // child is the instance TestCluster_KilledInstanceStopsCounting kills: a hub
 // with three visitors, which then waits to be killed.
-func child(addr string) {
+func child(addr string) error {
 	hub := core.NewHub(core.WithBroker(redisbroker.New(&redis.Options{Addr: addr})),
 		core.WithPresence(func(topic string) bool { return topic == "visitors" }, nil))
 	for i := range 3 {
 		if _, err := hub.Subscribe(core.Subscription{Topics: []string{"visitors"}, Meta: strconv.Itoa(i)}); err != nil {
-			fmt.Println("subscribe:", err)
-			os.Exit(1)
+			return err
 		}
 	}
 	for hub.Count("visitors") < 3 { // counted in Redis
 		time.Sleep(10 * time.Millisecond)
 	}
 	fmt.Println("ready")
-	time.Sleep(time.Minute) // bounded: the parent kills it long before
-	os.Exit(1)
+	select {} // until killed (or its stdin closes: RunChild exits then)
 }
 
 // TestCluster_EndEverywhere: a logout ends the user's streams on every

@@ -233,7 +233,7 @@ func open(base, lastID string) (net.Conn, *bufio.Reader, error) {
 }
 
 // waitUntil polls cond every 10 ms, up to d.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

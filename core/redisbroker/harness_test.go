@@ -166,16 +166,10 @@ func ids(events []core.Event) []string {
 	return out
 }
 
-// waitFor polls cond every few milliseconds for up to 10 seconds.
+// waitFor polls cond for up to 10 seconds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, 10*time.Second, what, cond)
 }
 
 // logRecorder is a slog.Handler that keeps each record's level and message.
