@@ -3,9 +3,11 @@ package core_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/internal/assert"
@@ -176,4 +178,57 @@ func TestHub_BrokerMultiTopicResumeOnAnotherHub(t *testing.T) {
 	publish(t, h2, core.Event{Data: "6"}, "c")
 	assert.Equal(t, "exactly the missed events in order, then live", b.nextN(4), []string{"3", "4", "5", "6"})
 	assert.Equal(t, "hit", h2.Stats().ReplayHits, uint64(1))
+}
+
+// stuckBroker's engine never answers a publish: Publish waits for its
+// context, and reports how far off its deadline was when it began.
+type stuckBroker struct {
+	*memBroker
+	deadlines chan time.Duration
+}
+
+func (s stuckBroker) Publish(ctx context.Context, _ core.Message) (string, error) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = time.Now().Add(time.Hour)
+	}
+	s.deadlines <- time.Until(d)
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// WithBrokerTimeout bounds every publish through a broker that never answers:
+// each fails with context.DeadlineExceeded, with a deadline the timeout away
+// (plus at most a hundredth, shared by publishes close together), and a
+// PublishContext whose context ends sooner ends then.
+func TestHub_BrokerTimeoutBoundsPublish(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	b := stuckBroker{(&memBus{}).broker(), make(chan time.Duration, 100)}
+	hub := core.NewHub(core.WithBroker(b), core.WithBrokerTimeout(timeout))
+	defer hub.Close()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * time.Millisecond)
+			_, err := hub.Publish(core.Event{Data: "x"}, "t")
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+		})
+	}
+	wg.Wait()
+	assert.True(t, "no publish ended before the timeout", time.Since(start) >= timeout)
+	for range 8 {
+		d := <-b.deadlines
+		assert.True(t, fmt.Sprintf("deadline %v away, want %v to %v", d, timeout-10*time.Millisecond, timeout+timeout/100),
+			d > timeout-10*time.Millisecond && d <= timeout+timeout/100)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err := hub.PublishContext(ctx, core.Event{Data: "x"}, "t")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, "the caller's deadline", <-b.deadlines <= 20*time.Millisecond)
+	assert.True(t, "ended with the caller's context", time.Since(start) < timeout)
 }

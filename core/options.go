@@ -299,7 +299,9 @@ func WithBroker(b Broker) Option {
 
 // WithBrokerTimeout bounds each call to the broker: a Publish (a
 // PublishContext ends sooner if its context does) and the Subscribe that
-// fills a topic's history when its first stream arrives.
+// fills a topic's history when its first stream arrives. Publishes made
+// within a hundredth of d of each other share one deadline, so a Publish may
+// take up to d plus a hundredth.
 // Default: 5s.
 func WithBrokerTimeout(d time.Duration) Option {
 	mustPositive("WithBrokerTimeout", d)
