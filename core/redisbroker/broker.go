@@ -1,12 +1,14 @@
 package redisbroker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +55,8 @@ type Broker struct {
 	pos     uint64 // seq of the last event delivered: every stream is read after it
 	seqBase uint64 // added to seqs for Message.Seq, raised when an epoch restarts them
 	wakePos string
+	events  []entry // catchUp's, kept between rounds
+	stream  []int
 
 	// tmu guards topics, so that Unsubscribe (called from the hub's
 	// housekeeping) never waits for a read. Subscribe adds under mu as well.
@@ -289,12 +293,13 @@ func (b *Broker) subscribe(ctx context.Context, topic string, historyHint int) e
 		if err != nil {
 			return err
 		}
-		hist, err := fromScriptReply(res)
+		hist, _, err := appendEntries(nil, res) // at least historyHint events
 		if err != nil {
 			return err
 		}
-		for i := len(hist) - 1; i >= 0; i-- {
-			b.deliver(hist[i].message([]string{topic}, b.seqBase))
+		slices.SortFunc(hist, func(x, y entry) int { return cmp.Compare(x.seq, y.seq) })
+		for _, e := range hist[max(0, len(hist)-historyHint):] {
+			b.deliver(e.message([]string{topic}, b.seqBase))
 		}
 	}
 	b.tmu.Lock()

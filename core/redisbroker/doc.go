@@ -38,10 +38,23 @@
 // event has one number, in one global order, the same on all its topics, and
 // the id clients see is "<epoch>-<seq>" (or the app's own Event.ID). Redis 5
 // or later is needed (streams). An entry's fields: e (epoch) and d (data),
-// and when set, i (the app's id), y (type), r (retry, ms) and p (when the
-// publishing hub accepted it, unix ns: core.Message.PublishedAt, from which
-// every hub measures freshness; entries stored before p existed lack it, and
-// hubs then count from their arrival).
+// and when set, i (the app's id), y (type), r (retry, ms), f (flags: live,
+// comment, id reset) and p (when the publishing hub accepted it, unix ns:
+// core.Message.PublishedAt, from which every hub measures freshness; entries
+// stored before p existed lack it, and hubs then count from their arrival).
+//
+// Events published in one call (see below) share entries: each stream gets
+// one entry for up to 32 of the call's events. The entry's own fields, and
+// its stream id, are those of its last event; the others are packed in its
+// field b (each with its fields and its offset from the call's first seq,
+// which is field s). An XADD costs Redis about as much as all the rest of an
+// event's publishing and reading, so under load this divides Redis's time per
+// event by several, and an instance's reads return a few entries instead of
+// hundreds. A lone publish writes an entry of one event, as versions before
+// packing did; those versions read only an entry's own event, so during a
+// rolling upgrade from one of them its instances miss the packed events:
+// upgrade every instance at once, or accept those gaps while the upgrade
+// lasts.
 //
 // # Publishing in batches
 //
@@ -52,11 +65,12 @@
 // 512 events, in one run of the script, and again until the queue is empty
 // (when its last run carried several publishes, it first waits up to 100 µs
 // for as many to queue again). Each run checks the epoch and moves seq once
-// for all its events, and adds each under its own number. Each caller waits
-// for its own id. A lone publisher goes out at once, as before; under load,
-// the round trip, the epoch check (INFO replication) and the script's start
-// are shared by every event of a batch, which brings Redis's time per event
-// from tens of microseconds to a few. A failed call fails every publish in it
+// for all its events, gives each its own number, and adds them to their
+// streams in shared entries. Each caller waits for its own id. A lone
+// publisher goes out at once, as before; under load, the round trip, the
+// epoch check (INFO replication), the script's start and the XADDs are
+// shared by the events of a batch, which brings Redis's time per event from
+// tens of microseconds to about two. A failed call fails every publish in it
 // with ErrUnavailable; none is retried. PublishBatch lets one goroutine send
 // many events per round trip.
 //

@@ -61,7 +61,10 @@ func WithPrefix(prefix string) Option {
 // can fill its history, and how long an instance may be cut off from Redis
 // and still receive every event it missed.
 // Keep it at least the hubs' history size (core.WithHistory). Redis trims in
-// whole macro nodes, so a stream may hold somewhat more than n.
+// whole macro nodes, so a stream may hold somewhat more than n. An entry holds
+// one event, or up to 32 that were published in one Redis call (see "Data
+// model" in the package doc): a stream keeps at least n events, and under
+// load up to 32 times as many.
 // Default: 10000.
 func WithMaxLen(n int64) Option {
 	if n <= 0 {

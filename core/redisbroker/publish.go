@@ -350,13 +350,26 @@ func (b *Broker) publisher() {
 	}
 }
 
+// maxEntryEvents bounds the events one stream entry holds: a batch's events
+// for one stream share an entry (one XADD, which costs Redis about as much
+// as the rest of an event's publishing) up to this many. It also bounds how
+// far a stream of WithMaxLen entries may hold more events than that.
+const maxEntryEvents = 32
+
 // A publishRun is the scratch space of the calls to Redis, kept between them.
 type publishRun struct {
-	keys   []string
-	index  map[string]int // key → its index in keys, 1-based as in Lua
-	lastAt []int          // for keys[i], where in args its last index is
+	keys   []string       // KEYS: the meta hash, then each stream of the batch once
+	index  map[string]int // key → its index in keys
+	events [][]int        // for keys[i], the offsets in msgs of its events
+	msgs   []*core.Message
+	packed []byte // the packed events of every entry, one after another
+	spans  []packedSpan
 	args   []any
 }
+
+// A packedSpan is where an entry's packed events are in packed, and where
+// in args they go once packed no longer grows.
+type packedSpan struct{ arg, from, to int }
 
 // publish runs publishScript for the messages of batch and answers each
 // request. A request whose context has ended is failed, not sent. The call's
@@ -396,42 +409,11 @@ func (p *publishRun) publish(b *Broker, batch []*pubReq) {
 		}
 		return
 	}
-	n := 0
-	for _, r := range live {
-		n += len(r.ms)
-	}
-	if p.index == nil {
-		p.index = make(map[string]int)
-	}
-	p.keys = append(p.keys[:0], b.kMeta)
-	p.lastAt = append(p.lastAt[:0], 0)
-	p.args = append(p.args[:0], newTag(), epoch, floor, b.cfg.maxLen, b.cfg.ttl.Milliseconds(), n)
-	for _, r := range live {
-		for i, m := range r.ms {
-			p.args = append(p.args, len(r.keys[i]))
-			for _, k := range r.keys[i] {
-				x, ok := p.index[k]
-				if !ok {
-					p.keys = append(p.keys, k)
-					p.lastAt = append(p.lastAt, 0)
-					x = len(p.keys)
-					p.index[k] = x
-				}
-				p.lastAt[x-1] = len(p.args)
-				p.args = append(p.args, x)
-			}
-			at := len(p.args)
-			p.args = append(p.args, 0)
-			p.args = fieldArgs(p.args, m)
-			p.args[at] = len(p.args) - at - 1
-		}
-	}
-	for x, at := range p.lastAt[1:] { // each stream's last XADD trims it
-		p.args[at] = -(x + 2)
-	}
-	clear(p.index)
+	p.args = p.entryArgs(b, live, epoch, floor)
+	n := len(p.msgs)
 	res, err := runOnce(ctx, b.pub, publishScript, p.keys, p.args...)
 	clear(p.args) // let the data go
+	clear(p.msgs)
 	var out []string
 	if err == nil {
 		out, err = replyStrings(res, 2)
@@ -473,6 +455,70 @@ func (p *publishRun) publish(b *Broker, batch []*pubReq) {
 		}
 		r.answer(ids, nil)
 	}
+}
+
+// entryArgs returns the keys and arguments of publishScript for the
+// messages of batch, in p.keys and p.args; p.msgs lists the messages, in
+// batch order. Each stream gets its events in entries of up to
+// maxEntryEvents; its last entry trims it.
+func (p *publishRun) entryArgs(b *Broker, batch []*pubReq, epoch string, floor uint64) []any {
+	if p.index == nil {
+		p.index = make(map[string]int)
+	}
+	p.keys = append(p.keys[:0], b.kMeta)
+	p.msgs = p.msgs[:0]
+	for i := range p.events {
+		p.events[i] = p.events[i][:0]
+	}
+	for _, r := range batch {
+		for i := range r.ms {
+			off := len(p.msgs)
+			p.msgs = append(p.msgs, &r.ms[i])
+			for _, k := range r.keys[i] {
+				x, ok := p.index[k]
+				if !ok {
+					x = len(p.keys)
+					p.keys = append(p.keys, k)
+					p.index[k] = x
+					for len(p.events) <= x {
+						p.events = append(p.events, nil)
+					}
+				}
+				p.events[x] = append(p.events[x], off)
+			}
+		}
+	}
+	clear(p.index)
+
+	args := append(p.args[:0], newTag(), epoch, floor, b.cfg.maxLen, b.cfg.ttl.Milliseconds(), len(p.msgs))
+	p.packed, p.spans = p.packed[:0], p.spans[:0]
+	for x := 1; x < len(p.keys); x++ {
+		for offs := p.events[x]; len(offs) > 0; {
+			chunk := offs[:min(len(offs), maxEntryEvents)]
+			offs = offs[len(chunk):]
+			key := x + 1 // in Lua, KEYS[1] is keys[0]
+			if len(offs) == 0 {
+				key = -key // the stream's last entry trims it
+			}
+			from, next := len(p.packed), 0
+			for _, o := range chunk[:len(chunk)-1] {
+				p.packed = appendPacked(p.packed, o-next, *p.msgs[o])
+				next = o + 1
+			}
+			last := chunk[len(chunk)-1]
+			at := len(args)
+			args = append(args, key, last, 0, "")
+			if len(p.packed) > from {
+				p.spans = append(p.spans, packedSpan{at + 3, from, len(p.packed)})
+			}
+			args = fieldArgs(args, *p.msgs[last])
+			args[at+2] = len(args) - at - 4
+		}
+	}
+	for _, s := range p.spans {
+		args[s.arg] = p.packed[s.from:s.to]
+	}
+	return args
 }
 
 func (r *pubReq) answer(ids []string, err error) {

@@ -245,12 +245,13 @@ func TestBroker_PublishBatchRedisDown(t *testing.T) {
 
 // Each batch trims the streams it added to: with WithMaxLen(100) a stream
 // holds about 100 entries (Redis trims whole nodes of 100), however many
-// events went through it, in batches or one by one.
+// events went through it, in batches (up to maxEntryEvents to an entry) or
+// one by one.
 func TestBroker_StreamsStayTrimmed(t *testing.T) {
 	r := startRedis(t)
 	a := newInstance(t, r.Addr(), redisbroker.WithMaxLen(100))
 	var batch []core.Publication
-	for i := range 2000 {
+	for i := range 20000 {
 		batch = append(batch, core.Publication{Event: core.Event{Data: strconv.Itoa(i)}, Topics: []string{"x", "y"}})
 	}
 	_, err := a.hub.PublishBatch(context.Background(), batch)

@@ -223,13 +223,6 @@ type txPipeliner interface {
 	TxPipeline() redis.Pipeliner
 }
 
-// A pending event is one entry merged over the streams it came from.
-type pending struct {
-	e      entry
-	topics []string
-	all    bool
-}
-
 // catchUp reads the broadcast stream and every subscribed topic's stream after
 // pos, in one atomic step that also returns the current seq, and delivers what
 // it found in seq order: an event on several subscribed topics once, with
@@ -240,7 +233,11 @@ type pending struct {
 //
 // readCount may cut a busy stream short. Up to the lowest last seq among the
 // streams that were cut (the cutoff) every stream's reply is complete; pos
-// moves to the cutoff and the rest waits for the next round.
+// moves to the cutoff and the rest waits for the next round. An entry's
+// stream id is the seq of its last event, and the events packed with it are
+// below it: an entry of another stream that holds events on both sides of
+// the cutoff comes again in the next round, which delivers only those after
+// pos.
 func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, delivered int, err error) {
 	b.tmu.Lock()
 	keys := make([]string, 0, 2+len(b.topics))
@@ -293,45 +290,58 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 	}
 	b.tmu.Unlock()
 	cutoff := uint64(math.MaxUint64)
-	byseq := make(map[uint64]*pending)
-	for i, name := range names {
-		var entries []entry
-		if v, ok := byStream[keys[i+1]]; ok {
-			if entries, err = fromScriptReply(v); err != nil {
-				return false, 0, err
-			}
+	events, stream := b.events[:0], b.stream[:0] // events[j] came from names[stream[j]]
+	defer func() {
+		clear(events) // let the data go
+		b.events, b.stream = events[:0], stream[:0]
+	}()
+	for i := range names {
+		v, ok := byStream[keys[i+1]]
+		if !ok {
+			continue
 		}
-		if n := len(entries); n >= readCount {
-			cutoff = min(cutoff, entries[n-1].seq)
+		var rows int
+		if events, rows, err = appendEntries(events, v); err != nil {
+			return false, 0, err
 		}
-		for _, e := range entries {
-			p := byseq[e.seq]
-			if p == nil {
-				p = &pending{e: e}
-				byseq[e.seq] = p
-			}
-			switch {
-			case i == 0:
-				p.all = true
-			case !gone[i]:
-				p.topics = append(p.topics, name)
-			}
+		if rows >= readCount {
+			cutoff = min(cutoff, events[len(events)-1].seq)
+		}
+		for len(stream) < len(events) {
+			stream = append(stream, i)
 		}
 	}
-	seqs := make([]uint64, 0, len(byseq))
-	for seq := range byseq {
-		if seq > b.pos && seq <= cutoff {
-			seqs = append(seqs, seq)
+	// In seq order, and for one seq in the order of names: an event on
+	// several subscribed topics is delivered once, with those topics.
+	order := make([]int, 0, len(events))
+	for j, e := range events {
+		if e.seq > b.pos && e.seq <= cutoff {
+			order = append(order, j)
 		}
 	}
-	slices.Sort(seqs)
-	for _, seq := range seqs {
-		p := byseq[seq]
-		if p.all {
-			b.deliver(p.e.message(nil, b.seqBase))
-		} else if len(p.topics) > 0 {
-			b.deliver(p.e.message(p.topics, b.seqBase))
+	slices.SortFunc(order, func(x, y int) int { return cmp.Or(cmp.Compare(events[x].seq, events[y].seq), cmp.Compare(x, y)) })
+	for k := 0; k < len(order); {
+		e := &events[order[k]]
+		run := k + 1
+		for run < len(order) && events[order[run]].seq == e.seq {
+			run++
 		}
+		var topics []string
+		for _, j := range order[k:run] {
+			switch i := stream[j]; {
+			case i == 0: // the broadcast stream: no topics
+			case gone[i]:
+			case run-k == 1:
+				topics = names[i : i+1 : i+1] // no copy for the common case
+			default:
+				topics = append(topics, names[i])
+			}
+		}
+		if stream[order[k]] == 0 || len(topics) > 0 {
+			b.deliver(e.message(topics, b.seqBase))
+		}
+		delivered++
+		k = run
 	}
 	caughtUp = cutoff == math.MaxUint64
 	if caughtUp {
@@ -342,7 +352,7 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 	b.st.Lock()
 	b.st.floor = max(b.st.floor, b.pos)
 	b.st.Unlock()
-	return caughtUp, len(seqs), nil
+	return caughtUp, delivered, nil
 }
 
 // xreadReply returns the entries of each stream in an XREAD reply: a map

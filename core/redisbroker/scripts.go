@@ -2,6 +2,7 @@ package redisbroker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -54,41 +55,46 @@ var syncScript = redis.NewScript(checkEpoch + `
 return {e, redis.call('HGET', meta, 'base'), string.format('%d', seq)}
 `)
 
-// publishScript numbers a batch of events and adds each to the streams of
-// its topics with the stream id "<seq>-0", in one atomic step: one global
-// order, one id per event on all its topics. It moves seq once for the batch,
-// and trims and refreshes the TTL of each stream once.
+// publishScript numbers a batch of events and adds them to the streams of
+// their topics, in one atomic step: one global order, one id per event on all
+// its topics. It moves seq once for the batch; each stream gets one entry for
+// up to maxEntryEvents of the batch's events (see "Data model" in the package
+// doc), whose stream id "<seq>-0" is the seq of its last event. A stream's
+// last entry of the batch trims it, and each stream's TTL is refreshed once.
 //
 // ARGV[4]: MAXLEN; ARGV[5]: TTL in ms (0: none); ARGV[6]: the number of
-// events. Then, for each event in order: the number of its streams, their
-// indexes in KEYS (KEYS[2:] holds the batch's streams, each once; an index is
-// negative on a stream's last event of the batch, whose XADD trims it), the
-// number of its field arguments, and the fields and values (see fieldArgs);
-// the script adds the epoch, "e". It returns {epoch, seq of the first event}.
-// It runs through runOnce, never retried.
+// events. Then, for each entry in order: the index of its stream in KEYS
+// (KEYS[2:] holds the batch's streams, each once), negative when the entry
+// trims the stream; the offset of its last event in the batch (0 for the
+// first event); the number of that event's field arguments; the entry's
+// other events, packed (see appendPacked), or ""; and the last event's fields
+// and values (see fieldArgs). The script adds the epoch, "e", and with packed
+// events the seq of the batch's first event, "s". It returns {epoch, seq of
+// the first event}. It runs through runOnce, never retried.
 var publishScript = newScript(checkEpoch + `
 local maxlen, ttl, n = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local first = redis.call('HINCRBY', meta, 'seq', n) - n + 1
+local s = string.format('%d', first)
 local a = 7
-for s = first, first + n - 1 do
-  local id = string.format('%d-0', s)
-  local nk = tonumber(ARGV[a])
-  local lo = a + nk + 2
-  local hi = lo + tonumber(ARGV[lo - 1]) - 1
-  for k = a + 1, a + nk do
-    local key = tonumber(ARGV[k])
-    if key > 0 then
-      redis.call('XADD', KEYS[key], id, 'e', e, unpack(ARGV, lo, hi))
-    else
-      redis.call('XADD', KEYS[-key], 'MAXLEN', '~', maxlen, id, 'e', e, unpack(ARGV, lo, hi))
-    end
+while a <= #ARGV do
+  local key, nf, packed = tonumber(ARGV[a]), tonumber(ARGV[a + 2]), ARGV[a + 3]
+  local x = {KEYS[math.abs(key)]}
+  if key < 0 then
+    x[2], x[3], x[4] = 'MAXLEN', '~', maxlen
   end
-  a = hi + 1
+  x[#x + 1] = string.format('%d-0', first + tonumber(ARGV[a + 1]))
+  x[#x + 1], x[#x + 2] = 'e', e
+  if packed ~= '' then
+    x[#x + 1], x[#x + 2], x[#x + 3], x[#x + 4] = 's', s, 'b', packed
+  end
+  for i = a + 4, a + 3 + nf do x[#x + 1] = ARGV[i] end
+  redis.call('XADD', unpack(x))
+  a = a + 4 + nf
 end
 if ttl > 0 then
   for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
-return {e, string.format('%d', first)}
+return {e, s}
 `)
 
 // A script is a redis.Script that keeps its source, for runOnce's EVAL.
@@ -134,7 +140,8 @@ if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return false end
 return redis.call('XREVRANGE', KEYS[2], ARGV[2], '-', 'COUNT', ARGV[3])
 `)
 
-// An entry is one event as a stream holds it.
+// An entry is one event as a stream holds it: a stream entry's own, or one
+// packed in it (see unpack).
 type entry struct {
 	seq   uint64
 	epoch string // "e": the epoch it was published in
@@ -159,26 +166,104 @@ func (e *entry) wireID() string {
 	return e.epoch + "-" + strconv.FormatUint(e.seq, 10)
 }
 
-// fieldArgs appends the fields of m's entry but the epoch, as field, value
-// pairs: the one place that writes what entry.set reads.
-func fieldArgs(args []any, m core.Message) []any {
-	args = append(args, "d", m.Event.Data)
+// eachField calls f with each field of m's entry but the epoch, as a key
+// and a value: the one place that writes what entry.set reads.
+func eachField(m core.Message, f func(k byte, v string)) {
+	f('d', m.Event.Data)
 	if m.ID != "" {
-		args = append(args, "i", m.ID)
+		f('i', m.ID)
 	}
 	if m.Event.Type != "" {
-		args = append(args, "y", m.Event.Type)
+		f('y', m.Event.Type)
 	}
 	if r := retryArg(m.Event.Retry); r != "" {
-		args = append(args, "r", r)
+		f('r', r)
 	}
-	if f := flagsOf(m); f != "" {
-		args = append(args, "f", f)
+	if fl := flagsOf(m); fl != "" {
+		f('f', fl)
 	}
 	if !m.PublishedAt.IsZero() {
-		args = append(args, "p", strconv.FormatInt(m.PublishedAt.UnixNano(), 10))
+		f('p', strconv.FormatInt(m.PublishedAt.UnixNano(), 10))
 	}
+}
+
+// fieldKeys are the one-letter field names, as strings, by letter.
+var fieldKeys = func() (k [128]string) {
+	for _, c := range "diyrfp" {
+		k[c] = string(c)
+	}
+	return k
+}()
+
+// fieldArgs appends m's fields (eachField) as field, value arguments.
+func fieldArgs(args []any, m core.Message) []any {
+	eachField(m, func(k byte, v string) { args = append(args, fieldKeys[k], v) })
 	return args
+}
+
+// appendPacked appends m to an entry's packed events ("b"): gap, the number
+// of seqs between m's and the previous packed event's (or the batch's first
+// seq, "s"), then each field as its letter, the value's length and the
+// value, then a 0 byte. Gaps and lengths are uvarints.
+func appendPacked(b []byte, gap int, m core.Message) []byte {
+	b = binary.AppendUvarint(b, uint64(gap))
+	eachField(m, func(k byte, v string) {
+		b = append(b, k)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	})
+	return append(b, 0)
+}
+
+// unpack appends the events packed in an entry to out, in order: their seqs
+// are first plus their offsets, rising, and below last, the seq of the
+// entry's own event. Their values are substrings of packed.
+func unpack(out []entry, packed string, first, last uint64, epoch string) ([]entry, error) {
+	bad := fmt.Errorf("redisbroker: the entry of seq %d holds malformed packed events", last)
+	if first >= last {
+		return nil, bad
+	}
+	next := first // the lowest seq the next event may have
+	for len(packed) > 0 {
+		off, n := uvarint(packed)
+		if n <= 0 || off >= last-next {
+			return nil, bad
+		}
+		packed = packed[n:]
+		e := entry{seq: next + off, epoch: epoch, retry: -1}
+		for {
+			if len(packed) == 0 {
+				return nil, bad
+			}
+			k := packed[0]
+			packed = packed[1:]
+			if k == 0 {
+				break
+			}
+			size, n := uvarint(packed)
+			if n <= 0 || size > uint64(len(packed)-n) {
+				return nil, bad
+			}
+			e.set(k, packed[n:n+int(size)])
+			packed = packed[n+int(size):]
+		}
+		out = append(out, e)
+		next = e.seq + 1
+	}
+	return out, nil
+}
+
+// uvarint is binary.Uvarint on a string.
+func uvarint(s string) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		c := s[i]
+		if c < 0x80 {
+			return x | uint64(c)<<(7*i), i + 1
+		}
+		x |= uint64(c&0x7f) << (7 * i)
+	}
+	return 0, 0
 }
 
 // flagsOf encodes what an entry's "f" field says of m.
@@ -234,23 +319,22 @@ func (e *entry) retryDuration() time.Duration {
 	return time.Duration(e.retry) * time.Millisecond
 }
 
-func (e *entry) set(k string, v any) {
-	s, _ := v.(string)
+func (e *entry) set(k byte, v string) {
 	switch k {
-	case "e":
-		e.epoch = s
-	case "i":
-		e.id = s
-	case "y":
-		e.typ = s
-	case "d":
-		e.data = s
-	case "r":
-		e.retry, _ = strconv.ParseInt(s, 10, 64)
-	case "f":
-		e.flags = s
-	case "p":
-		e.pub, _ = strconv.ParseInt(s, 10, 64)
+	case 'e':
+		e.epoch = v
+	case 'i':
+		e.id = v
+	case 'y':
+		e.typ = v
+	case 'd':
+		e.data = v
+	case 'r':
+		e.retry, _ = strconv.ParseInt(v, 10, 64)
+	case 'f':
+		e.flags = v
+	case 'p':
+		e.pub, _ = strconv.ParseInt(v, 10, 64)
 	}
 }
 
@@ -264,33 +348,54 @@ func parseSeq(id string) (uint64, error) {
 	return seq, nil
 }
 
-// fromScriptReply parses XRANGE or XREVRANGE as a script or go-redis's Do
-// returns it: [[id, [field, value, ...]], ...].
-func fromScriptReply(v any) ([]entry, error) {
+// appendEntries parses XRANGE or XREVRANGE as a script or go-redis's Do
+// returns it, [[id, [field, value, ...]], ...], and appends the events of its
+// entries to out: in the entries' order and, within an entry, in seq order
+// (its packed events, then its own). It also returns how many entries there
+// were.
+func appendEntries(out []entry, v any) (_ []entry, entries int, err error) {
 	rows, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("redisbroker: unexpected history reply %T", v)
+		return nil, 0, fmt.Errorf("redisbroker: unexpected history reply %T", v)
 	}
-	out := make([]entry, 0, len(rows))
 	for _, r := range rows {
 		row, ok := r.([]any)
 		if !ok || len(row) != 2 {
-			return nil, fmt.Errorf("redisbroker: unexpected history row %v", r)
+			return nil, 0, fmt.Errorf("redisbroker: unexpected history row %v", r)
 		}
 		id, _ := row[0].(string)
 		seq, err := parseSeq(id)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		e := entry{seq: seq, retry: -1}
+		var first, packed string
 		kv, _ := row[1].([]any)
 		for i := 0; i+1 < len(kv); i += 2 {
 			k, _ := kv[i].(string)
-			e.set(k, kv[i+1])
+			v, _ := kv[i+1].(string)
+			switch {
+			case len(k) != 1:
+			case k == "s":
+				first = v
+			case k == "b":
+				packed = v
+			default:
+				e.set(k[0], v)
+			}
+		}
+		if packed != "" {
+			s, err := strconv.ParseUint(first, 10, 64)
+			if err != nil {
+				return nil, 0, fmt.Errorf("redisbroker: the entry of seq %d has packed events and no valid first seq (%q)", seq, first)
+			}
+			if out, err = unpack(out, packed, s, seq, e.epoch); err != nil {
+				return nil, 0, err
+			}
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, len(rows), nil
 }
 
 // replyStrings parses the {a, b, c} reply of syncScript and publishScript.
