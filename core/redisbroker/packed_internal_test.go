@@ -60,11 +60,18 @@ func TestUnpack(t *testing.T) {
 }
 
 // unpack never panics, and never returns an event at or above the entry's
-// own seq, or two with the same seq.
+// own seq, or two with the same seq; what appendPacked wrote, it reads back.
 func FuzzUnpack(f *testing.F) {
 	f.Add(string(appendPacked(appendPacked(nil, 1, core.Message{Event: core.Event{Data: "x", Type: "y"}}), 0, core.Message{ID: "i"})), uint64(5), uint64(9))
 	f.Add("\x00d\x01a\x00", uint64(0), uint64(1))
 	f.Fuzz(func(t *testing.T, packed string, first, last uint64) {
+		gap := int(first % 1000)
+		m := core.Message{ID: packed, Event: core.Event{Type: packed, Data: packed}}
+		back, err := unpack(nil, string(appendPacked(nil, gap, m)), 7, 7+uint64(gap)+1, "e")
+		if err != nil || len(back) != 1 || back[0].seq != 7+uint64(gap) || back[0].id != packed || back[0].typ != packed || back[0].data != packed {
+			t.Fatalf("round trip of %q at gap %d: %+v, %v", packed, gap, back, err)
+		}
+
 		got, err := unpack(nil, packed, first, last, "e")
 		if err != nil {
 			return

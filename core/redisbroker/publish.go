@@ -457,10 +457,10 @@ func (p *publishRun) publish(b *Broker, batch []*pubReq) {
 	}
 }
 
-// entryArgs returns the keys and arguments of publishScript for the
-// messages of batch, in p.keys and p.args; p.msgs lists the messages, in
-// batch order. Each stream gets its events in entries of up to
-// maxEntryEvents; its last entry trims it.
+// entryArgs returns the arguments of publishScript for the messages of
+// batch, and sets its keys in p.keys and the messages, in batch order, in
+// p.msgs. Each stream gets its events in entries of up to maxEntryEvents;
+// its last entry trims it.
 func (p *publishRun) entryArgs(b *Broker, batch []*pubReq, epoch string, floor uint64) []any {
 	if p.index == nil {
 		p.index = make(map[string]int)
