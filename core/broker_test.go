@@ -220,8 +220,10 @@ func TestHub_BrokerTimeoutBoundsPublish(t *testing.T) {
 	assert.True(t, "no publish ended before the timeout", time.Since(start) >= timeout)
 	for range 8 {
 		d := <-b.deadlines
-		assert.True(t, fmt.Sprintf("deadline %v away, want %v to %v", d, timeout-10*time.Millisecond, timeout+timeout/100),
-			d > timeout-10*time.Millisecond && d <= timeout+timeout/100)
+		// The low end leaves room for a loaded machine between the hub's
+		// start of the publish and the broker's.
+		assert.True(t, fmt.Sprintf("deadline %v away, want %v to %v", d, timeout/2, timeout+timeout/100),
+			d > timeout/2 && d <= timeout+timeout/100)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
