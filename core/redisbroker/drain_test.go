@@ -42,15 +42,21 @@ func TestDrain_NoReconnectStorm(t *testing.T) {
 	// Both are timed when the streams' goroutines get to run, which a loaded
 	// machine bunches: the bounds leave room for that, and still tell a
 	// spread from a burst (without a drain, A ends them all within 200 ms).
+	// (A CI run under -race once saw 206 of 2000 end in 100 ms with a drain,
+	// against 1385 without.)
 	even := clients / 50
-	assert.True(t, fmt.Sprintf("drained: A ended at most %d in 100 ms", drained.ends), drained.ends <= 4*even)
+	assert.True(t, fmt.Sprintf("drained: A ended at most %d in 100 ms", drained.ends), drained.ends <= 8*even)
+	assert.True(t, fmt.Sprintf("drained: A ended them over %v", drained.span), drained.span >= window/2)
 	assert.True(t, fmt.Sprintf("drained: B received at most %d in 100 ms", drained.arrivals), drained.arrivals <= 6*even)
 	assert.True(t, "without a drain, A ends them in a burst", sudden.ends > 2*drained.ends)
 }
 
 // A storm is the most streams A ended, and the most reconnects B received,
-// in any 100 ms.
-type storm struct{ ends, arrivals int }
+// in any 100 ms, and the time from A's first end to its last.
+type storm struct {
+	ends, arrivals int
+	span           time.Duration
+}
 
 // most is the most of times in any 100 ms.
 func most(times []time.Time) int {
@@ -160,7 +166,7 @@ func reconnectStorm(t *testing.T, addr string, clients int, window time.Duration
 
 	mu.Lock()
 	defer mu.Unlock()
-	st := storm{ends: most(ends), arrivals: most(arrivals)}
+	st := storm{ends: most(ends), arrivals: most(arrivals), span: spanOf(ends)}
 	t.Logf("drain %v: %d clients, %d events each, none lost; A ended them over %v, B received them over %v",
 		window, clients, n, spanOf(ends), spanOf(arrivals))
 	return st
