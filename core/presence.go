@@ -172,18 +172,22 @@ func (h *Hub) runPresence(p *presence) {
 			return
 		case <-p.wake:
 		case <-tick:
+			// h.mu is never taken under p.mu: Subscribe takes p.mu under
+			// h.mu (changed).
+			var live []string
+			h.mu.Lock()
+			for name, t := range h.topics {
+				if t.subs.len() > 0 {
+					live = append(live, name)
+				}
+			}
+			h.mu.Unlock()
 			p.mu.Lock()
 			for t := range p.last {
 				p.dirty[t] = true
 			}
-			h.mu.Lock()
-			for name, t := range h.topics {
-				if t.subs.len() > 0 && p.match(name) {
-					p.dirty[name] = true
-				}
-			}
-			h.mu.Unlock()
 			p.mu.Unlock()
+			p.changed(live...)
 		}
 		p.mu.Lock()
 		dirty := p.dirty

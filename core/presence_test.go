@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/internal/assert"
@@ -233,4 +234,35 @@ func TestEnd_WithoutCluster(t *testing.T) {
 	d := connect(t, hb, core.Subscription{Topics: []string{"t"}})
 	assert.ErrorIs(t, hb.End(context.Background(), core.Selector{Topic: "t"}), core.ErrNoCluster)
 	assert.NoError(t, d.wait())
+}
+
+// Streams come and go on a counted topic while the cluster refresh runs
+// (every 2 s): the refresh and Subscribe take the hub's and presence's locks
+// in one order, so neither ever waits for the other for good.
+func TestPresence_RefreshWhileStreamsChurn(t *testing.T) {
+	cl := newMemClusters(1)
+	var cnt counter
+	h := newHub(t, core.WithBroker(cl[0]), core.WithPresence(isVisitors, cnt.onChange))
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(2500 * time.Millisecond) // past one refresh
+	for range 4 {
+		wg.Go(func() {
+			for i := 0; i < 1_000_000 && time.Now().Before(deadline); i++ {
+				s, err := h.Subscribe(core.Subscription{Topics: []string{"visitors"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				s.Close()
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("subscribes stuck: the refresh and Subscribe wait for each other")
+	}
+	waitFor(t, "count 0", func() bool { return h.Count("visitors") == 0 })
 }
