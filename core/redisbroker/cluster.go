@@ -37,6 +37,8 @@ const presenceTTL = 6 * time.Second
 
 // cluster is the Broker's state as a core.Cluster.
 type cluster struct {
+	write sync.Mutex // held over each write of this instance's counts to Redis, so that they land in order
+
 	mu      sync.Mutex
 	joined  bool
 	end     func(core.Selector)
@@ -84,7 +86,7 @@ return sum
 
 // renewScript renews instance ARGV[1]'s liveness in KEYS[1] by ARGV[2] ms,
 // drops the instances that have expired, and writes the instance's counts
-// (ARGV[3], ARGV[4]: topic and count, repeated; KEYS[2...] the hashes) anew.
+// anew: ARGV[i+1] in the hash KEYS[i], for i from 2.
 var renewScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -163,6 +165,7 @@ func (b *Broker) renew() {
 			return
 		case <-t.C:
 		}
+		b.cl.write.Lock()
 		b.cl.mu.Lock()
 		keys := []string{b.kAlive()}
 		args := []any{b.inst, presenceTTL.Milliseconds()}
@@ -176,11 +179,14 @@ func (b *Broker) renew() {
 			b.setErr(err)
 		}
 		cancel()
+		b.cl.write.Unlock()
 	}
 }
 
 // SetCount records that this instance has n streams on topic.
 func (b *Broker) SetCount(ctx context.Context, topic string, n int) error {
+	b.cl.write.Lock() // else a renew that copied the counts before may write the old n after
+	defer b.cl.write.Unlock()
 	b.cl.mu.Lock()
 	if n > 0 {
 		b.cl.counts[topic] = n
