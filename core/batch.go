@@ -16,8 +16,9 @@ type Publication struct {
 // Publish would, and returns their ids. It is for one goroutine that has many
 // events to send, such as a queue consumer forwarding them: with a broker
 // that publishes in batches (a BatchBroker, such as redisbroker's) hundreds
-// of events share one round trip instead of taking one each. ctx and
-// WithBrokerTimeout bound the whole batch.
+// of events share one round trip instead of taking one each, and ctx and
+// WithBrokerTimeout bound the whole batch; with another broker, each event is
+// published and bounded as PublishContext's would be.
 //
 // If an event or a topic is invalid, nothing is published and the error
 // names the event's index. On a broker's error, ids holds the ids of the
@@ -57,8 +58,7 @@ func (h *Hub) PublishBatch(ctx context.Context, batch []Publication) (ids []stri
 	defer cancel()
 	ids, err = bb.PublishBatch(ctx, ms)
 	if err != nil {
-		h.stats.brokerErrors.Add(1)
-		return ids, fmt.Errorf("ssehub: publish through broker: %w", err)
+		return ids, h.brokerPublishFailed(err, "events", len(batch))
 	}
 	return ids, nil
 }

@@ -172,14 +172,7 @@ func (h *Hub) PublishContext(ctx context.Context, e Event, topics ...string) (id
 // Last-Event-ID. For what only matters live: a typing indicator, a progress
 // tick. e.ID must be empty (e.ResetID may be set). Errors are Publish's.
 func (h *Hub) PublishLive(e Event, topics ...string) error {
-	if err := checkPublishTopics(topics); err != nil {
-		return err
-	}
-	if e.ID != "" {
-		return fmt.Errorf("%w: PublishLive sends no id, got %q", ErrInvalidID, e.ID)
-	}
-	_, err := h.publish(context.Background(), e, topics, sendLive)
-	return err
+	return h.publishNoID("PublishLive", e, topics, sendLive)
 }
 
 // PublishLocal sends e to this hub's streams on topics now, and not through
@@ -187,13 +180,18 @@ func (h *Hub) PublishLive(e Event, topics ...string) error {
 // from WithPresence. Like PublishLive's, e carries no id and is not kept for
 // replay; e.ID must be empty. Errors are Publish's.
 func (h *Hub) PublishLocal(e Event, topics ...string) error {
+	return h.publishNoID("PublishLocal", e, topics, sendLocal)
+}
+
+// publishNoID serves PublishLive and PublishLocal (method names the caller).
+func (h *Hub) publishNoID(method string, e Event, topics []string, kind sendKind) error {
 	if err := checkPublishTopics(topics); err != nil {
 		return err
 	}
 	if e.ID != "" {
-		return fmt.Errorf("%w: PublishLocal sends no id, got %q", ErrInvalidID, e.ID)
+		return fmt.Errorf("%w: %s sends no id, got %q", ErrInvalidID, method, e.ID)
 	}
-	_, err := h.publish(context.Background(), e, topics, sendLocal)
+	_, err := h.publish(context.Background(), e, topics, kind)
 	return err
 }
 
@@ -235,8 +233,8 @@ const (
 	sendLocal   // live, and to this hub's streams only
 )
 
-// publish serves Publish, PublishAll (topics nil), PublishLive and
-// PublishComment. A live event gets no id and no place in replay; so do the
+// publish serves Publish, PublishAll (topics nil), PublishLive, PublishLocal
+// and PublishComment. A live event gets no id and no place in replay; so do the
 // events of topics that keep no history (WithNoHistory).
 func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKind) (string, error) {
 	if err := e.Validate(); err != nil {
@@ -252,10 +250,8 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKi
 		defer cancel()
 		id, err := b.Publish(ctx, h.message(e, topics, kind, now))
 		if err != nil {
-			h.stats.brokerErrors.Add(1)
 			// A copy: logging the caller's slice would move it to the heap on every call.
-			h.warn(warnBrokerFailed, "ssehub: publishing through the broker failed", "topics", slices.Clone(topics), "err", err)
-			return "", fmt.Errorf("ssehub: publish through broker: %w", err)
+			return "", h.brokerPublishFailed(err, "topics", slices.Clone(topics))
 		}
 		return id, nil
 	}
@@ -268,6 +264,14 @@ func (h *Hub) publish(ctx context.Context, e Event, topics []string, kind sendKi
 	}
 	h.pace(ctx, woken)
 	return f.wireID(), nil
+}
+
+// brokerPublishFailed counts and logs (with what, a key and a value) a
+// publish the broker failed, and returns the error for the caller.
+func (h *Hub) brokerPublishFailed(err error, what ...any) error {
+	h.stats.brokerErrors.Add(1)
+	h.warn(warnBrokerFailed, "ssehub: publishing through the broker failed", append(what, "err", err)...)
+	return fmt.Errorf("ssehub: publish through broker: %w", err)
 }
 
 // A sharedDeadline is a context that ends WithBrokerTimeout after it began,

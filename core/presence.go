@@ -212,7 +212,7 @@ func (h *Hub) count(p *presence, topic string) {
 			total, err = p.cluster.Count(ctx, topic)
 		}
 		if err != nil {
-			h.opt.logger.Warn("ssehub: counting streams through the broker", "topic", topic, "err", err)
+			h.warn(warnBrokerFailed, "ssehub: counting streams through the broker failed", "topic", topic, "err", err)
 			return // counted again at the next refresh
 		}
 	}

@@ -13,7 +13,7 @@ type Stats struct {
 	Rejected       uint64         // subscriptions refused (limits, bad topics, broker failure)
 	Disconnects    map[DisconnectReason]uint64
 
-	Published     uint64 // events accepted by Publish and PublishAll
+	Published     uint64 // events and comments accepted by every Publish method, each event of a batch
 	Paced         uint64 // Publish calls that waited for subscribers to catch up (WithBackpressure)
 	FramesWritten uint64 // events written to streams, summed over streams
 	BytesWritten  uint64

@@ -135,13 +135,7 @@ func (s *Subscriber) Meta() any { return s.sub.Meta }
 
 // Close ends the stream (DisconnectClosed). It does not wait for it to end.
 // Called before Serve, it removes the subscriber from the hub at once.
-func (s *Subscriber) Close() {
-	s.end()
-	if s.state.CompareAndSwap(stateSubscribed, stateDone) {
-		s.hub.finish(s, DisconnectClosed)
-		s.hub.streams.Done()
-	}
-}
+func (s *Subscriber) Close() { s.endWith(DisconnectClosed) }
 
 // Send sends e to this subscriber alone, after whatever it was sent before.
 // Such events are not kept for replay, and get no hub id (set e.ID if needed).
@@ -209,9 +203,13 @@ func (s *Subscriber) wakeNow() {
 	}
 }
 
-// endWith ends the stream with reason (DisconnectEnded), as Close does.
+// endWith ends the stream with reason: DisconnectClosed or DisconnectEnded.
+// It does not wait for it to end; called before Serve, it removes the
+// subscriber from the hub at once.
 func (s *Subscriber) endWith(reason DisconnectReason) {
-	s.ended.Store(reason == DisconnectEnded)
+	if reason == DisconnectEnded {
+		s.ended.Store(true)
+	}
 	s.end()
 	if s.state.CompareAndSwap(stateSubscribed, stateDone) {
 		s.hub.finish(s, reason)

@@ -195,15 +195,16 @@ func newBroker(pub redis.UniversalClient, own bool, options []Option) *Broker {
 	for _, o := range options {
 		o(&cfg)
 	}
+	inst := newTag()
 	b := &Broker{
 		cfg:        cfg,
 		pub:        pub,
 		ownPub:     own,
 		kMeta:      "{" + cfg.prefix + "}:meta",
 		kAll:       "{" + cfg.prefix + "}:all",
-		kWake:      "{" + cfg.prefix + "}:wake:" + newTag(),
+		kWake:      "{" + cfg.prefix + "}:wake:" + inst,
 		kTop:       "{" + cfg.prefix + "}:t:",
-		inst:       newTag(),
+		inst:       inst,
 		topics:     make(map[string]string),
 		readerLost: func() {},
 		done:       make(chan struct{}),
@@ -346,9 +347,12 @@ func (b *Broker) wake(ctx context.Context) {
 	}
 }
 
-// Close stops the reader, cutting a blocked read short, waits for it and for
-// the publisher (and the publish it has in flight, if any), and closes the clients the broker made (New's, and the reader's), never the
-// app's (NewFromClient's). Later calls return nil.
+// Close stops the reader, cutting a blocked read short, waits for it, for the
+// publisher goroutine (and the call it has in flight, if any) and for the
+// cluster's goroutines, removes this instance's counts, and closes the
+// clients the broker made (New's, and the reader's), never the app's
+// (NewFromClient's). A publish making its call on its own goroutine meanwhile
+// may be cut short: it fails with ErrUnavailable. Later calls return nil.
 func (b *Broker) Close() error {
 	b.st.Lock()
 	if b.st.closed {

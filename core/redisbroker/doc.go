@@ -32,6 +32,14 @@
 //	{prefix}:t:<topic>    stream per topic, trimmed to about WithMaxLen, expiring WithStreamTTL after its last event
 //	{prefix}:all          stream of Hub.PublishAll events
 //	{prefix}:wake:<inst>  one entry at most: wakes one instance's reader (see Reader)
+//	{prefix}:n:<topic>    hash: each instance's stream count on topic (core.WithPresence)
+//	{prefix}:alive        sorted set: each instance, scored with when its counts expire
+//	{prefix}:ctl          Pub/Sub channel: count changes and Hub.End, for every instance
+//
+// The broker is also a core.Cluster: hubs on one Redis count each other's
+// streams (core.WithPresence), each instance's counts lasting only while it
+// renews them, and end each other's streams (core.Hub.End) with a message on
+// the channel.
 //
 // A publish runs one Lua script: it increments seq and adds the event to the
 // stream of each of its topics with the explicit stream id "<seq>-0". So every
@@ -176,8 +184,9 @@
 // # Shutdown
 //
 // Hub.Shutdown calls Close, which closes the reader's socket (a blocked XREAD
-// returns at once), waits for the reader, deletes the wake-up stream and
-// closes the clients the broker made (New's): no goroutine or connection of
-// the broker is left. A client passed to NewFromClient stays open: the app
+// returns at once), waits for the reader and the broker's other goroutines,
+// removes this instance's counts, deletes the wake-up stream and closes the
+// clients the broker made (New's): no goroutine or connection of the broker
+// is left. A client passed to NewFromClient stays open: the app
 // closes it, after the hub.
 package redisbroker

@@ -363,13 +363,8 @@ type publishRun struct {
 	events [][]int        // for keys[i], the offsets in msgs of its events
 	msgs   []*core.Message
 	packed []byte // the packed events of every entry, one after another
-	spans  []packedSpan
 	args   []any
 }
-
-// A packedSpan is where an entry's packed events are in packed, and where
-// in args they go once packed no longer grows.
-type packedSpan struct{ arg, from, to int }
 
 // publish runs publishScript for the messages of batch and answers each
 // request. A request whose context has ended is failed, not sent. The call's
@@ -446,11 +441,7 @@ func (p *publishRun) publish(b *Broker, batch []*pubReq) {
 			ids = make([]string, len(r.ms))
 		}
 		for i, m := range r.ms {
-			if m.ID != "" || m.Live {
-				ids[i] = m.ID
-			} else {
-				ids[i] = out[0] + "-" + strconv.FormatUint(seq, 10)
-			}
+			ids[i] = wireID(m.ID, m.Live, out[0], seq)
 			seq++
 		}
 		r.answer(ids, nil)
@@ -491,7 +482,7 @@ func (p *publishRun) entryArgs(b *Broker, batch []*pubReq, epoch string, floor u
 	clear(p.index)
 
 	args := append(p.args[:0], newTag(), epoch, floor, b.cfg.maxLen, b.cfg.ttl.Milliseconds(), len(p.msgs))
-	p.packed, p.spans = p.packed[:0], p.spans[:0]
+	p.packed = p.packed[:0]
 	for x := 1; x < len(p.keys); x++ {
 		for offs := p.events[x]; len(offs) > 0; {
 			chunk := offs[:min(len(offs), maxEntryEvents)]
@@ -505,18 +496,18 @@ func (p *publishRun) entryArgs(b *Broker, batch []*pubReq, epoch string, floor u
 				p.packed = appendPacked(p.packed, o-next, *p.msgs[o])
 				next = o + 1
 			}
+			var packed any = ""
+			if len(p.packed) > from {
+				// Capped, so that the next entry's bytes never land in it:
+				// they go after it, or to a new array.
+				packed = p.packed[from:len(p.packed):len(p.packed)]
+			}
 			last := chunk[len(chunk)-1]
 			at := len(args)
-			args = append(args, key, last, 0, "")
-			if len(p.packed) > from {
-				p.spans = append(p.spans, packedSpan{at + 3, from, len(p.packed)})
-			}
+			args = append(args, key, last, 0, packed)
 			args = fieldArgs(args, *p.msgs[last])
 			args[at+2] = len(args) - at - 4
 		}
-	}
-	for _, s := range p.spans {
-		args[s.arg] = p.packed[s.from:s.to]
 	}
 	return args
 }

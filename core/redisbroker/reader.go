@@ -240,9 +240,9 @@ type txPipeliner interface {
 // pos.
 func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, delivered int, err error) {
 	b.tmu.Lock()
-	keys := make([]string, 0, 2+len(b.topics))
+	keys := make([]string, 0, 1+len(b.topics)) // the streams; names[i] is keys[i]'s topic
 	names := make([]string, 0, 1+len(b.topics))
-	keys = append(keys, b.kMeta, b.kAll)
+	keys = append(keys, b.kAll)
 	names = append(names, "") // the broadcast stream
 	for t, k := range b.topics {
 		keys = append(keys, k)
@@ -254,11 +254,11 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 	// reads every stream after "<pos>-0": our stream ids are "<seq>-0".
 	args := make([]any, 0, 4+2*len(keys))
 	args = append(args, "XREAD", "COUNT", readCount, "STREAMS")
-	for _, k := range keys[1:] {
+	for _, k := range keys {
 		args = append(args, k)
 	}
 	after := strconv.FormatUint(b.pos, 10) + "-0"
-	for range keys[1:] {
+	for range keys {
 		args = append(args, after)
 	}
 	tx := c.TxPipeline()
@@ -275,9 +275,9 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 		return false, 0, errEpoch
 	}
 	seq, _ := meta.Val()[1].(string)
-	now, err := parseSeq(cmp.Or(seq, "0"))
+	now, err := strconv.ParseUint(cmp.Or(seq, "0"), 10, 64)
 	if err != nil {
-		return false, 0, err
+		return false, 0, fmt.Errorf("redisbroker: the meta hash's seq %q is no number", seq)
 	}
 	if now < b.pos { // same epoch, lower seq: Redis went back to an older snapshot
 		return false, 0, errEpoch
@@ -296,7 +296,7 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 		b.events, b.stream = events[:0], stream[:0]
 	}()
 	for i := range names {
-		v, ok := byStream[keys[i+1]]
+		v, ok := byStream[keys[i]]
 		if !ok {
 			continue
 		}
@@ -319,7 +319,7 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 			order = append(order, j)
 		}
 	}
-	slices.SortFunc(order, func(x, y int) int { return cmp.Or(cmp.Compare(events[x].seq, events[y].seq), cmp.Compare(x, y)) })
+	slices.SortStableFunc(order, func(x, y int) int { return cmp.Compare(events[x].seq, events[y].seq) })
 	for k := 0; k < len(order); {
 		e := &events[order[k]]
 		run := k + 1
@@ -339,8 +339,8 @@ func (b *Broker) catchUp(ctx context.Context, c txPipeliner) (caughtUp bool, del
 		}
 		if stream[order[k]] == 0 || len(topics) > 0 {
 			b.deliver(e.message(topics, b.seqBase))
+			delivered++
 		}
-		delivered++
 		k = run
 	}
 	caughtUp = cutoff == math.MaxUint64

@@ -153,17 +153,17 @@ type entry struct {
 	pub   int64  // "p": Message.PublishedAt, unix nanoseconds; absent (0) in entries of older versions
 }
 
-// wireID is the id clients see: the app's, "<epoch>-<seq>", or none for a
-// live event. Epoch tags are ten characters, so these ids never parse as a
-// hub's own ("<8 chars>-<seq>").
-func (e *entry) wireID() string {
+// wireID is the id clients see of an event with the app's id (if any) and
+// seq: the app's, "<epoch>-<seq>", or none for a live event. Epoch tags are
+// ten characters, so these ids never parse as a hub's own ("<8 chars>-<seq>").
+func wireID(id string, live bool, epoch string, seq uint64) string {
 	switch {
-	case e.id != "":
-		return e.id
-	case strings.Contains(e.flags, "l"):
+	case id != "":
+		return id
+	case live:
 		return ""
 	}
-	return e.epoch + "-" + strconv.FormatUint(e.seq, 10)
+	return epoch + "-" + strconv.FormatUint(seq, 10)
 }
 
 // eachField calls f with each field of m's entry but the epoch, as a key
@@ -215,11 +215,23 @@ func appendPacked(b []byte, gap int, m core.Message) []byte {
 	return append(b, 0)
 }
 
+// uvarint is binary.Uvarint on a string.
+func uvarint(s string) (uint64, int) {
+	return binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+}
+
+// errMalformed: the entry of seq last holds packed events that do not parse.
+type errMalformed struct{ last uint64 }
+
+func (e errMalformed) Error() string {
+	return fmt.Sprintf("redisbroker: the entry of seq %d holds malformed packed events", e.last)
+}
+
 // unpack appends the events packed in an entry to out, in order: their seqs
 // are first plus their offsets, rising, and below last, the seq of the
 // entry's own event. Their values are substrings of packed.
 func unpack(out []entry, packed string, first, last uint64, epoch string) ([]entry, error) {
-	bad := fmt.Errorf("redisbroker: the entry of seq %d holds malformed packed events", last)
+	bad := errMalformed{last}
 	if first >= last {
 		return nil, bad
 	}
@@ -253,19 +265,6 @@ func unpack(out []entry, packed string, first, last uint64, epoch string) ([]ent
 	return out, nil
 }
 
-// uvarint is binary.Uvarint on a string.
-func uvarint(s string) (uint64, int) {
-	var x uint64
-	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
-		c := s[i]
-		if c < 0x80 {
-			return x | uint64(c)<<(7*i), i + 1
-		}
-		x |= uint64(c&0x7f) << (7 * i)
-	}
-	return 0, 0
-}
-
 // flagsOf encodes what an entry's "f" field says of m.
 func flagsOf(m core.Message) string {
 	var f []byte
@@ -295,12 +294,13 @@ func retryArg(d time.Duration) string {
 // message is the entry as the hub takes it. seqBase lifts the seq above
 // every seq of earlier epochs, so that Message.Seq only grows.
 func (e *entry) message(topics []string, seqBase uint64) core.Message {
+	live := strings.Contains(e.flags, "l")
 	m := core.Message{
-		ID:      e.wireID(),
+		ID:      wireID(e.id, live, e.epoch, e.seq),
 		Seq:     seqBase + e.seq,
 		Topics:  topics,
 		Event:   core.Event{Type: e.typ, Data: e.data, Retry: e.retryDuration(), ResetID: strings.Contains(e.flags, "x")},
-		Live:    strings.Contains(e.flags, "l"),
+		Live:    live,
 		Comment: strings.Contains(e.flags, "c"),
 	}
 	if e.pub > 0 {
