@@ -16,15 +16,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// fasthttp's own: a date ticker that never stops, and worker-pool
-		// cleaners that sleep out their interval after the server stops.
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+	goleak.VerifyTestMain(m, append(ssetest.IgnoreFasthttp(),
 		// fasthttp's compression workers and fiber's logger clock live for the process.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp/stackless.funcWorker"),
 		goleak.IgnoreAnyFunction("github.com/gofiber/fiber/v2/middleware/logger.New.func1"),
-	)
+	)...)
 }
 
 // newApp builds the routes of ssetest.Target on a fiber app.
@@ -108,7 +104,7 @@ func TestSuite_NoTakeover(t *testing.T) {
 // keeps serving (fibersse.Listener): refusals past the hub's default cap,
 // then streams again.
 func TestOutOfFiles(t *testing.T) {
-	ssetest.OutOfFiles(t, "TestOutOfFiles", func(hub *core.Hub) (string, func(context.Context) error) {
+	ssetest.OutOfFiles(t, func(hub *core.Hub) (string, func(context.Context) error) {
 		app := fiber.New(fiber.Config{DisableStartupMessage: true, ReadTimeout: 10 * time.Second, IdleTimeout: time.Minute})
 		app.Get("/:any", fibersse.Handler(hub, fibersse.Config{Topics: fibersse.Topics("t")}))
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

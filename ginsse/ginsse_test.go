@@ -86,7 +86,7 @@ func TestSuite_NoTakeover(t *testing.T) {
 // TestOutOfFiles: a gin app whose process runs out of file descriptors
 // keeps serving: refusals past the hub's default cap, then streams again.
 func TestOutOfFiles(t *testing.T) {
-	ssetest.OutOfFiles(t, "TestOutOfFiles", func(hub *core.Hub) (string, func(context.Context) error) {
+	ssetest.OutOfFiles(t, func(hub *core.Hub) (string, func(context.Context) error) {
 		r := gin.New()
 		r.GET("/:any", ginsse.Handler(hub, ginsse.Config{Topics: ginsse.Topics("t")}))
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

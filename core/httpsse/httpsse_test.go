@@ -106,7 +106,7 @@ func TestDefaultTopicIsThePath(t *testing.T) {
 // TestOutOfFiles: a net/http app whose process runs out of file descriptors
 // keeps serving: refusals past the hub's default cap, then streams again.
 func TestOutOfFiles(t *testing.T) {
-	ssetest.OutOfFiles(t, "TestOutOfFiles", func(hub *core.Hub) (string, func(context.Context) error) {
+	ssetest.OutOfFiles(t, func(hub *core.Hub) (string, func(context.Context) error) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

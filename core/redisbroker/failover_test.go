@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/core/httpsse"
 	"github.com/ssehub/ssehub/core/redisbroker"
@@ -42,7 +43,7 @@ func cutReplication(t *testing.T, primary, replica *redisServer) {
 	assert.NoError(t, err)
 	_, err = primary.Do("CLIENT", "KILL", "TYPE", "replica")
 	assert.NoError(t, err)
-	redistest.WaitFor(t, "the replica to lose its link", 5*time.Second, func() bool {
+	ssetest.WaitFor(t, 5*time.Second, "the replica to lose its link", func() bool {
 		info, err := replica.Info("replication")
 		return err == nil && info["master_link_status"] == "down"
 	})
@@ -182,26 +183,26 @@ func TestFailover_Sentinel(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 			}()
-			redistest.WaitFor(t, "events published", 10*time.Second, func() bool { return acked() >= 100 })
+			ssetest.WaitFor(t, 10*time.Second, "events published", func() bool { return acked() >= 100 })
 			mu.Lock()
 			oldEpoch, _ := wireID(t, pubs[0].id)
 			mu.Unlock()
 			if tc.behind {
 				cutReplication(t, primary, replica)
 				before := acked()
-				redistest.WaitFor(t, "events the replica misses", 10*time.Second, func() bool { return acked() >= before+20 })
+				ssetest.WaitFor(t, 10*time.Second, "events the replica misses", func() bool { return acked() >= before+20 })
 			}
 
 			killed := time.Now()
 			primary.Kill()
 			var switched time.Time
-			redistest.WaitFor(t, "the sentinels to name the replica", 30*time.Second, func() bool {
+			ssetest.WaitFor(t, 30*time.Second, "the sentinels to name the replica", func() bool {
 				addr, err := sentinels.Primary()
 				switched = time.Now()
 				return err == nil && addr == replica.Addr()
 			})
 			var resumed time.Time
-			redistest.WaitFor(t, "a publish to succeed on the replica", 30*time.Second, func() bool {
+			ssetest.WaitFor(t, 30*time.Second, "a publish to succeed on the replica", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, p := range pubs {
@@ -214,7 +215,7 @@ func TestFailover_Sentinel(t *testing.T) {
 			})
 			assert.True(t, "publishing resumed within a second of the promotion", resumed.Before(switched.Add(time.Second)))
 			after := acked()
-			redistest.WaitFor(t, "more events after the failover", 10*time.Second, func() bool { return acked() >= after+100 })
+			ssetest.WaitFor(t, 10*time.Second, "more events after the failover", func() bool { return acked() >= after+100 })
 			close(stop)
 			<-ended
 			_, err := b.hub.Publish(core.Event{Data: "end"}, "t")

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // StartCluster starts a Redis Cluster of n primaries without replicas on
@@ -34,7 +36,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 			}
 		}
 	}
-	WaitFor(t, "the cluster to form", 20*time.Second, func() bool {
+	ssetest.WaitFor(t, 20*time.Second, "the cluster to form", func() bool {
 		for _, node := range nodes {
 			v, err := node.Do("CLUSTER", "INFO")
 			s, _ := v.(string)

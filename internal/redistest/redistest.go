@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // A Server is a redis-server (or redis-sentinel) process of the test's own,
@@ -39,7 +41,7 @@ type Server struct {
 // the test is skipped, except under CI=true, where that is a failure.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	r := &Server{t: t, bin: lookPath(t, "redis-server", "redis-server"), dir: t.TempDir()}
+	r := &Server{t: t, bin: lookPath(t, "redis-server"), dir: t.TempDir()}
 	r.argv = func() []string {
 		return append([]string{
 			"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
@@ -51,12 +53,13 @@ func Start(t testing.TB, extra ...string) *Server {
 	return r
 }
 
-// lookPath finds bin on PATH, or skips the test (fails it under CI=true).
-func lookPath(t testing.TB, bin, pkg string) string {
+// lookPath finds bin on PATH, or skips the test (fails it under CI=true);
+// Debian's package of that name has it.
+func lookPath(t testing.TB, bin string) string {
 	t.Helper()
 	path, err := exec.LookPath(bin)
 	if err != nil {
-		msg := fmt.Sprintf("%s is not on PATH (Debian: apt-get install %s); skipping tests against a real Redis", bin, pkg)
+		msg := fmt.Sprintf("%s is not on PATH (Debian: apt-get install %s); skipping tests against a real Redis", bin, bin)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
@@ -92,17 +95,6 @@ func freePort(t testing.TB) int {
 
 // Addr is the server's host:port.
 func (r *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-// Port is the server's port.
-func (r *Server) Port() int { return r.port }
-
-// PID is the process id, 0 when the server is not running.
-func (r *Server) PID() int {
-	if r.cmd == nil {
-		return 0
-	}
-	return r.cmd.Process.Pid
-}
 
 // Start starts the server again on the same port and directory.
 func (r *Server) Start() {
@@ -192,19 +184,6 @@ func (r *Server) Info(section string) (map[string]string, error) {
 	return out, nil
 }
 
-// WaitFor polls cond every 10ms until it holds, and fails the test if it
-// does not within timeout.
-func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // StartReplica starts a redis-server that replicates primary, and waits until
 // the primary streams its writes to it. It has the primary send its data set
 // at once, without the few seconds' wait for other replicas that Redis makes
@@ -215,7 +194,7 @@ func StartReplica(t testing.TB, primary *Server, extra ...string) *Server {
 		t.Fatalf("CONFIG SET on the primary: %v", err)
 	}
 	r := Start(t, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.port)}, extra...)...)
-	WaitFor(t, "the replica's first sync", 10*time.Second, func() bool {
+	ssetest.WaitFor(t, 10*time.Second, "the replica's first sync", func() bool {
 		info, err := r.Info("replication")
 		return err == nil && info["master_link_status"] == "up"
 	})
@@ -226,7 +205,7 @@ func StartReplica(t testing.TB, primary *Server, extra ...string) *Server {
 	if _, err := primary.Do("SET", "redistest:replica", "streaming"); err != nil {
 		t.Fatalf("SET on the primary: %v", err)
 	}
-	WaitFor(t, "the primary to stream to the replica", 10*time.Second, func() bool {
+	ssetest.WaitFor(t, 10*time.Second, "the primary to stream to the replica", func() bool {
 		v, err := r.Do("GET", "redistest:replica")
 		return err == nil && v == "streaming"
 	})

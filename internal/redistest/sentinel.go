@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // Sentinels are redis-sentinel processes that watch one primary and its
@@ -30,7 +32,7 @@ type Sentinels struct {
 // is skipped, except under CI=true.
 func StartSentinels(t testing.TB, n int, primary *Server, replicas []*Server, downAfter, failoverTimeout time.Duration) *Sentinels {
 	t.Helper()
-	bin := lookPath(t, "redis-sentinel", "redis-sentinel")
+	bin := lookPath(t, "redis-sentinel")
 	s := &Sentinels{t: t, Name: "ssehub"}
 	ids := make([]string, n)
 	for i := range ids {
@@ -68,7 +70,7 @@ func StartSentinels(t testing.TB, n int, primary *Server, replicas []*Server, do
 		}
 		t.Cleanup(sn.Kill)
 	}
-	WaitFor(t, "the sentinels to see each other and the replicas", 10*time.Second, func() bool {
+	ssetest.WaitFor(t, 10*time.Second, "the sentinels to see each other and the replicas", func() bool {
 		for _, sn := range s.list {
 			m, err := sn.Do("SENTINEL", "MASTER", s.Name)
 			if err != nil {

@@ -139,6 +139,3 @@ func (c *Child) Kill() {
 		c.t.Fatalf("child %d still there 10s after SIGKILL", c.PID())
 	}
 }
-
-// Output returns what the child wrote so far, stdout and stderr.
-func (c *Child) Output() string { return c.out.String() }

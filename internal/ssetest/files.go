@@ -35,14 +35,13 @@ const (
 type Serving func(hub *core.Hub) (url string, shutdown func(context.Context) error)
 
 // OutOfFiles checks that an app keeps serving when its process runs out of
-// file descriptors. It re-runs the calling test (named test) as a child
-// process whose open-file limit is lowered to fileLimit; the child serves
+// file descriptors. It re-runs the calling test as a child process whose open-file limit is lowered to fileLimit; the child serves
 // with serve on a hub with the default stream cap. The parent then opens
 // floodSize streams at once: each gets its stream or a 503 with Retry-After
 // within a bounded wait, never a dead server; afterwards a new client
 // streams, and once every client has left, the child holds no more
 // descriptors or goroutines than before the flood.
-func OutOfFiles(t *testing.T, test string, serve Serving) {
+func OutOfFiles(t *testing.T, serve Serving) {
 	if os.Getenv("SSEHUB_FILES_CHILD") == "1" {
 		filesChild(t, serve)
 		return
@@ -50,7 +49,7 @@ func OutOfFiles(t *testing.T, test string, serve Serving) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts descriptors in /proc/self/fd")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "SSEHUB_FILES_CHILD=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()

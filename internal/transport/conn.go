@@ -31,12 +31,11 @@ const chunkRoom = 8
 var connBufs = sync.Pool{New: func() any { b := make([]byte, 0, connBufSize); return &b }}
 
 // NewConnStream returns a ConnStream on conn. head is the response's status
-// line and headers, ending in a blank line. When they declare
-// "Transfer-Encoding: chunked" the body is chunked; otherwise it goes out as
-// is and ends with the connection (for HTTP/1.0 clients).
+// line and headers, as Head renders them: when they end the HTTP/1.1 way,
+// the body is chunked; otherwise it goes out as is and ends with the
+// connection (for HTTP/1.0 clients).
 func NewConnStream(conn net.Conn, head []byte) *ConnStream {
-	chunked := bytes.Contains(bytes.ToLower(head), []byte("\r\ntransfer-encoding: chunked\r\n"))
-	return &ConnStream{conn: conn, head: head, chunked: chunked}
+	return &ConnStream{conn: conn, head: head, chunked: bytes.HasSuffix(head, []byte(chunkedEnd))}
 }
 
 // Write buffers p, writing out a full chunk.

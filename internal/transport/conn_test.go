@@ -17,8 +17,8 @@ func TestConnStream_HeadThenChunks(t *testing.T) {
 	server, client := tcpPair(t)
 	defer server.Close()
 	defer client.Close()
-	head := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-	s := transport.NewConnStream(server, []byte(head))
+	head := transport.Head(func(yield func(k, v string)) { yield("Content-Type", "text/event-stream") }, true)
+	s := transport.NewConnStream(server, head)
 	assert.NoError(t, s.Flush())       // the head goes out at once, with no chunk
 	big := strings.Repeat("x", 40<<10) // larger than the buffer: several chunks
 	_, err := s.Write([]byte("a"))

@@ -130,8 +130,11 @@ func Head(visit func(yield func(k, v string)), http11 bool) []byte {
 	if !http11 {
 		return append(b, "Connection: close\r\n\r\n"...)
 	}
-	return append(b, "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"...)
+	return append(b, chunkedEnd...)
 }
+
+// chunkedEnd ends the head of a chunked HTTP/1.1 body (see NewConnStream).
+const chunkedEnd = "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
 
 // ServeConn serves sub on a connection taken over from the server, on a
 // goroutine the hub owns, and closes the connection after. The head goes out
