@@ -73,6 +73,8 @@ func TestDrain_SpreadsTheEnds(t *testing.T) {
 		assert.True(t, "all within the window", d[n-1] < window)
 		assert.True(t, "Shutdown waited for the last", took >= d[n-1])
 		// Spread: no 100 ms holds more than a few times its share (n/50).
+		// Uniform random ends put more than 4 shares in some 100 ms a few
+		// times in 10,000 runs; more than 6, far more rarely. A burst puts all.
 		most := 0
 		for i := range d {
 			j := i
@@ -82,7 +84,7 @@ func TestDrain_SpreadsTheEnds(t *testing.T) {
 			most = max(most, j-i)
 		}
 		t.Logf("%d streams over %v: first %v, last %v, at most %d in any 100 ms", n, window, d[0], d[n-1], most)
-		assert.True(t, "spread out", most <= 4*n/50 && d[n-1]-d[0] > window/2)
+		assert.True(t, "spread out", most <= 6*n/50 && d[n-1]-d[0] > window/2)
 	})
 }
 

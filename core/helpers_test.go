@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/core"
-	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/ssetest"
 	"go.uber.org/goleak"
 )
 
@@ -27,28 +27,7 @@ type connStream struct {
 func (s connStream) SetWriteDeadline(t time.Time) error { return s.conn.SetWriteDeadline(t) }
 
 // tcpPair returns both ends of a real loopback TCP connection.
-func tcpPair(t testing.TB) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	return server, client
-}
+var tcpPair = ssetest.TCPPair
 
 // A client is one stream served by a hub over loopback TCP, read with the
 // package's Decoder.
@@ -175,14 +154,9 @@ func closed(h *core.Hub) bool {
 	return errors.Is(err, core.ErrClosed)
 }
 
-// publish publishes e on h and fails the test now if that fails. It returns
-// the event's id.
-func publish(t testing.TB, h *core.Hub, e core.Event, topics ...string) string {
-	t.Helper()
-	id, err := h.Publish(e, topics...)
-	assert.NoError(t, err)
-	return id
-}
+// publish publishes an event and fails the test now if that fails; it
+// returns the event's id.
+var publish = ssetest.Publish
 
 // errOf is the error of a Publish, whose id a test does not need.
 func errOf(_ string, err error) error { return err }

@@ -12,55 +12,15 @@ import (
 
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // A logRecord is what a test sees of a log line: its level, message and
-// fields, the values formatted as slog would.
-type logRecord struct {
-	level  slog.Level
-	msg    string
-	fields map[string]string
-}
-
-// logRecorder is a slog.Handler that keeps every record.
-type logRecorder struct {
-	mu      sync.Mutex
-	records []logRecord
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	rec := logRecord{level: r.Level, msg: r.Message, fields: map[string]string{}}
-	r.Attrs(func(a slog.Attr) bool {
-		rec.fields[a.Key] = a.Value.String()
-		return true
-	})
-	l.mu.Lock()
-	l.records = append(l.records, rec)
-	l.mu.Unlock()
-	return nil
-}
-
-// at returns the records of level.
-func (l *logRecorder) at(level slog.Level) []logRecord {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []logRecord
-	for _, r := range l.records {
-		if r.level == level {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // A crowd refused at a cap makes one Warn line per ten seconds, saying how
 // many were refused since the line before; events are never logged.
 func TestHub_LogsRefusalsAtACapOncePerWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		logs := &logRecorder{}
+		logs := &ssetest.Logs{}
 		h := newHub(t, core.WithMaxSubscribers(1), core.WithLogger(slog.New(logs)))
 		s, err := h.Subscribe(core.Subscription{Topics: []string{"t"}, ClientAddr: "10.0.0.1"})
 		assert.NoError(t, err)
@@ -75,21 +35,21 @@ func TestHub_LogsRefusalsAtACapOncePerWindow(t *testing.T) {
 		for range 100 {
 			publish(t, h, core.Event{Data: "x"}, "t")
 		}
-		warns := logs.at(slog.LevelWarn)
+		warns := logs.At(slog.LevelWarn)
 		assert.Equal(t, "warn lines", len(warns), 1)
-		assert.Equal(t, "fields", warns[0].fields, map[string]string{
+		assert.Equal(t, "fields", warns[0].Fields, map[string]string{
 			"reason": "max_subscribers", "client": "10.0.0.2", "topics": "[t]", "count": "1",
 		})
 
 		time.Sleep(5 * time.Second)
 		refuse()
-		assert.Equal(t, "within ten seconds", len(logs.at(slog.LevelWarn)), 1)
+		assert.Equal(t, "within ten seconds", len(logs.At(slog.LevelWarn)), 1)
 		time.Sleep(5 * time.Second)
 		refuse()
-		warns = logs.at(slog.LevelWarn)
+		warns = logs.At(slog.LevelWarn)
 		assert.Equal(t, "ten seconds later", len(warns), 2)
-		assert.Equal(t, "refused since the first line", warns[1].fields["count"], "4")
-		assert.Equal(t, "debug lines: none, no stream was served and events are not logged", len(logs.at(slog.LevelDebug)), 0)
+		assert.Equal(t, "refused since the first line", warns[1].Fields["count"], "4")
+		assert.Equal(t, "debug lines: none, no stream was served and events are not logged", len(logs.At(slog.LevelDebug)), 0)
 	})
 }
 
@@ -97,7 +57,7 @@ func TestHub_LogsRefusalsAtACapOncePerWindow(t *testing.T) {
 // ten seconds are worth a Warn.
 func TestHub_LogsWriteTimeoutsAboveARate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		logs := &logRecorder{}
+		logs := &ssetest.Logs{}
 		h := newHub(t, core.WithWriteTimeout(time.Second), core.WithHeartbeat(0), core.WithLogger(slog.New(logs)))
 		stuck := func(n int) { // n clients that never read
 			var wg sync.WaitGroup
@@ -114,23 +74,23 @@ func TestHub_LogsWriteTimeoutsAboveARate(t *testing.T) {
 			wg.Wait()
 		}
 		stuck(1)
-		assert.Equal(t, "warn lines after one timeout", len(logs.at(slog.LevelWarn)), 0)
-		var ended []logRecord
-		for _, r := range logs.at(slog.LevelDebug) {
-			if r.msg == "ssehub: stream ended" {
+		assert.Equal(t, "warn lines after one timeout", len(logs.At(slog.LevelWarn)), 0)
+		var ended []ssetest.LogRecord
+		for _, r := range logs.At(slog.LevelDebug) {
+			if r.Msg == "ssehub: stream ended" {
 				ended = append(ended, r)
 			}
 		}
 		assert.Equal(t, "debug: stream ended", len(ended), 1)
-		assert.Equal(t, "its reason", ended[0].fields["reason"], string(core.DisconnectWriteTimeout))
-		assert.Equal(t, "its client", ended[0].fields["client"], "10.0.0.9")
+		assert.Equal(t, "its reason", ended[0].Fields["reason"], string(core.DisconnectWriteTimeout))
+		assert.Equal(t, "its client", ended[0].Fields["client"], "10.0.0.9")
 
 		time.Sleep(10 * time.Second) // a new window
 		stuck(10)
-		warns := logs.at(slog.LevelWarn)
+		warns := logs.At(slog.LevelWarn)
 		assert.Equal(t, "warn lines after ten", len(warns), 1)
-		assert.Equal(t, "reason", warns[0].fields["reason"], string(core.DisconnectWriteTimeout))
-		assert.Equal(t, "count: every timeout since the start", warns[0].fields["count"], "11")
+		assert.Equal(t, "reason", warns[0].Fields["reason"], string(core.DisconnectWriteTimeout))
+		assert.Equal(t, "count: every timeout since the start", warns[0].Fields["count"], "11")
 		assert.Equal(t, "streams cut off", h.Stats().Disconnects[core.DisconnectWriteTimeout], uint64(11))
 	})
 }

@@ -154,6 +154,8 @@ func TestPresence_OneHub(t *testing.T) {
 	for _, n := range cnt.seen {
 		assert.True(t, "only visitors counts", n <= 2)
 	}
+	_, other := cnt.last["other"]
+	assert.True(t, "no count for a topic WithPresence does not select", !other)
 }
 
 func TestPresence_AcrossHubs(t *testing.T) {
@@ -242,7 +244,16 @@ func TestEnd_WithoutCluster(t *testing.T) {
 func TestPresence_RefreshWhileStreamsChurn(t *testing.T) {
 	cl := newMemClusters(1)
 	var cnt counter
-	h := newHub(t, core.WithBroker(cl[0]), core.WithPresence(isVisitors, cnt.onChange))
+	h := core.NewHub(core.WithBroker(cl[0]), core.WithPresence(isVisitors, cnt.onChange))
+	t.Cleanup(func() { // bounded: a deadlocked hub never closes
+		closed := make(chan struct{})
+		go func() { h.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Error("the hub did not close")
+		}
+	})
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(2500 * time.Millisecond) // past one refresh

@@ -90,7 +90,7 @@ func (m *member) visit(t *testing.T, topic, user string) *http.Response {
 func agree(t *testing.T, n int, members ...*member) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitUntil(t, 15*time.Second, fmt.Sprintf("every instance to count %d", n), func() bool {
+	ssetest.WaitFor(t, 15*time.Second, fmt.Sprintf("every instance to count %d", n), func() bool {
 		for _, m := range members {
 			if m.reported() != n || m.hub.Count("visitors") != n {
 				return false
@@ -170,11 +170,11 @@ func TestCluster_EndEverywhere(t *testing.T) {
 	a.visit(t, "user:alice", "alice")
 	b.visit(t, "news", "alice")
 	bob := b.visit(t, "news", "bob")
-	waitUntil(t, 5*time.Second, "streams", func() bool { return a.hub.Stats().Subscribers == 1 && b.hub.Stats().Subscribers == 2 })
+	ssetest.WaitFor(t, 5*time.Second, "streams", func() bool { return a.hub.Stats().Subscribers == 1 && b.hub.Stats().Subscribers == 2 })
 
 	start := time.Now()
 	assert.NoError(t, a.hub.End(context.Background(), core.Selector{Key: "alice"}))
-	waitUntil(t, 5*time.Second, "alice's streams to end on both", func() bool {
+	ssetest.WaitFor(t, 5*time.Second, "alice's streams to end on both", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(ended) == 2
@@ -205,7 +205,7 @@ func TestCluster_RedisRestartRecovers(t *testing.T) {
 	start := time.Now()
 	rc := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer rc.Close()
-	waitUntil(t, 15*time.Second, "both instances' counts back in Redis", func() bool {
+	ssetest.WaitFor(t, 15*time.Second, "both instances' counts back in Redis", func() bool {
 		n, _ := rc.HLen(context.Background(), "{ssehub}:n:visitors").Result()
 		return n == 2
 	})

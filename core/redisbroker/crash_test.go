@@ -2,7 +2,6 @@ package redisbroker_test
 
 import (
 	"errors"
-	"github.com/ssehub/ssehub/internal/ssetest"
 	"strconv"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/core/redisbroker"
 	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // Instance B publishes without pause while redis-server, with an AOF synced

@@ -21,6 +21,7 @@ import (
 	"github.com/ssehub/ssehub/core/redisbroker"
 	"github.com/ssehub/ssehub/internal/assert"
 	"github.com/ssehub/ssehub/internal/redistest"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // TestDrain_NoReconnectStorm: 2,000 clients on instance A; A shuts down while
@@ -116,7 +117,7 @@ func reconnectStorm(t *testing.T, addr string, clients int, window time.Duration
 			}
 		}()
 	}
-	waitUntil(t, 30*time.Second, "every client on A", func() bool { return hubA.Subscribers("t") == clients })
+	ssetest.WaitFor(t, 30*time.Second, "every client on A", func() bool { return hubA.Subscribers("t") == clients })
 
 	// Publish through B, 50 a second, before, during and after A's shutdown.
 	stop := make(chan struct{})
@@ -140,11 +141,11 @@ func reconnectStorm(t *testing.T, addr string, clients int, window time.Duration
 			sent.Add(1)
 		}
 	}()
-	waitUntil(t, 10*time.Second, "events before the shutdown", func() bool { return sent.Load() >= 10 })
+	ssetest.WaitFor(t, 10*time.Second, "events before the shutdown", func() bool { return sent.Load() >= 10 })
 	ctx, cancel := context.WithTimeout(context.Background(), window+10*time.Second)
 	defer cancel()
 	assert.NoError(t, hubA.Shutdown(ctx))
-	waitUntil(t, 30*time.Second, "every client on B", func() bool { return hubB.Subscribers("t") == clients })
+	ssetest.WaitFor(t, 30*time.Second, "every client on B", func() bool { return hubB.Subscribers("t") == clients })
 	close(stop)
 	n := <-published
 	_, err := hubB.Publish(core.Event{Type: "end"}, "t")
@@ -236,14 +237,4 @@ func open(base, lastID string) (net.Conn, *bufio.Reader, error) {
 		return nil, nil, fmt.Errorf("GET %s: %v %v", base, resp, err)
 	}
 	return conn, bufio.NewReader(resp.Body), nil
-}
-
-// waitUntil polls cond every 10 ms, up to d.
-func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,9 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
 	"github.com/ssehub/ssehub/core"
-	"github.com/ssehub/ssehub/core/httpsse"
 	"github.com/ssehub/ssehub/core/redisbroker"
 	"github.com/ssehub/ssehub/internal/assert"
 	"github.com/ssehub/ssehub/internal/redistest"
@@ -50,22 +47,10 @@ func cutReplication(t *testing.T, primary, replica *redisServer) {
 }
 
 // newFailoverInstance is an app instance on Sentinel: its own failover
-// client (the app's, closed after the hub), a hub on a broker made from it,
-// served over real HTTP by httpsse on topic "t".
+// client (the app's, closed after the hub) and a hub on a broker made from it.
 func newFailoverInstance(t *testing.T, s *redistest.Sentinels) *instance {
 	t.Helper()
-	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.Name, SentinelAddrs: s.Addrs()})
-	t.Cleanup(func() { rdb.Close() }) // runs after the hub's cleanup below: the app closes its client last
-	b := redisbroker.NewFromClient(rdb, redisbroker.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
-	hub := core.NewHub(core.WithBroker(b))
-	srv := httptest.NewServer(httpsse.Handler(hub, httpsse.Config{Topics: httpsse.Topics("t")}))
-	t.Cleanup(func() {
-		if err := hub.Close(); err != nil {
-			t.Errorf("hub.Close: %v", err)
-		}
-		srv.Close()
-	})
-	return &instance{hub: hub, broker: b, srv: srv}
+	return newClientInstance(t, redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.Name, SentinelAddrs: s.Addrs()}))
 }
 
 // A publication is one Publish of the publisher loop: event i.

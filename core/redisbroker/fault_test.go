@@ -3,7 +3,6 @@ package redisbroker_test
 import (
 	"context"
 	"fmt"
-	"github.com/ssehub/ssehub/internal/ssetest"
 	"log/slog"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/core/redisbroker"
 	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // epochOf returns the epoch tag of a broker-assigned id, "<epoch>-<seq>".
@@ -41,7 +41,7 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRedis(t, tc.args...)
-			logs := &logRecorder{}
+			logs := &ssetest.Logs{}
 			a := newInstance(t, r.Addr(), redisbroker.WithLogger(slog.New(logs)))
 			b := newInstance(t, r.Addr())
 			ca, cb := dial(t, a, "", "t"), dial(t, b, "", "t")
@@ -86,10 +86,10 @@ func TestBroker_RedisKilledAndRestarted(t *testing.T) {
 				sa, sb := a.state(), b.state()
 				return sa.Connected && sb.Connected && sa.Reconnects >= 1 && sb.Reconnects >= 1
 			})
-			assert.True(t, "loss logged", logs.has("WARN redisbroker: lost Redis; reconnecting"))
-			assert.True(t, "recovery logged", logs.has("INFO redisbroker: reconnected to Redis"))
+			assert.True(t, "loss logged", logs.Has(slog.LevelWarn, "redisbroker: lost Redis; reconnecting"))
+			assert.True(t, "recovery logged", logs.Has(slog.LevelInfo, "redisbroker: reconnected to Redis"))
 			if !tc.sameEpoch {
-				assert.True(t, "data loss logged", logs.has("WARN redisbroker: Redis began a new epoch (it lost data, or a replica was promoted); ids start over"))
+				assert.True(t, "data loss logged", logs.Has(slog.LevelWarn, "redisbroker: Redis began a new epoch (it lost data, or a replica was promoted); ids start over"))
 			}
 		})
 	}

@@ -2,17 +2,16 @@ package redisbroker_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/core/redisbroker"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // An instance is one app instance: a hub on a Redis broker, served by a real
@@ -169,33 +168,5 @@ func ids(events []core.Event) []string {
 // waitFor polls cond for up to 10 seconds.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	waitUntil(t, 10*time.Second, what, cond)
-}
-
-// logRecorder is a slog.Handler that keeps each record's level and message.
-type logRecorder struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	l.msgs = append(l.msgs, r.Level.String()+" "+r.Message)
-	l.mu.Unlock()
-	return nil
-}
-
-// has reports whether a record with this level and message was logged.
-func (l *logRecorder) has(msg string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, m := range l.msgs {
-		if m == msg {
-			return true
-		}
-	}
-	return false
+	ssetest.WaitFor(t, 10*time.Second, what, cond)
 }

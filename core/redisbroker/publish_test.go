@@ -13,6 +13,7 @@ import (
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/core/redisbroker"
 	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // Many goroutines publish at once on two instances, so that the brokers put
@@ -111,16 +112,9 @@ func TestBroker_PublishBatch(t *testing.T) {
 			t.Fatalf("numbers jump from %d to %d", seqs[i-1], seqs[i])
 		}
 	}
-	next := strings.Split(ssetestPublish(t, a, "after", "x"), "-")[1]
+	next := strings.Split(ssetest.Publish(t, a.hub, core.Event{Data: "after"}, "x"), "-")[1]
 	assert.Equal(t, "the next number follows", next, strconv.Itoa(len(batch)+1))
 	assert.Equal(t, "and arrives after", cb.next().Data, "after")
-}
-
-func ssetestPublish(t *testing.T, in *instance, data string, topics ...string) string {
-	t.Helper()
-	id, err := in.hub.Publish(core.Event{Data: data}, topics...)
-	assert.NoError(t, err)
-	return id
 }
 
 // Eight goroutines publish one at a time and one publishes batches, through
@@ -153,9 +147,13 @@ func TestBroker_ConcurrentPublishingThroughACrash(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	// Stops the publishers: at the end of the crash, or, should a wait below
+	// fail, before the hubs close.
+	stopPublishing := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopPublishing)
 	for g := range 8 {
 		wg.Go(func() {
-			for i := 0; ; i++ {
+			for i := range 100_000 {
 				select {
 				case <-stop:
 					return
@@ -173,7 +171,7 @@ func TestBroker_ConcurrentPublishingThroughACrash(t *testing.T) {
 		})
 	}
 	wg.Go(func() {
-		for i := 0; ; i += 50 {
+		for i := 0; i < 1_000_000; i += 50 {
 			select {
 			case <-stop:
 				return
@@ -201,9 +199,8 @@ func TestBroker_ConcurrentPublishingThroughACrash(t *testing.T) {
 	r.Start()
 	waitFor(t, "both back", func() bool { return a.state().Connected && b.state().Connected })
 	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	ssetestPublish(t, b, "end", "t")
+	stopPublishing()
+	ssetest.Publish(t, b.hub, core.Event{Data: "end"}, "t")
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -256,7 +253,7 @@ func TestBroker_StreamsStayTrimmed(t *testing.T) {
 	}
 	_, err := a.hub.PublishBatch(context.Background(), batch)
 	assert.NoError(t, err)
-	ssetestPublish(t, a, "one more", "y")
+	ssetest.Publish(t, a.hub, core.Event{Data: "one more"}, "y")
 	for _, key := range []string{"{ssehub}:t:x", "{ssehub}:t:y"} {
 		n, err := r.Do("XLEN", key)
 		assert.NoError(t, err)

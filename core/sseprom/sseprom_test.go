@@ -1,6 +1,7 @@
 package sseprom_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -114,6 +115,8 @@ func TestCollector_Scrape(t *testing.T) {
 	// The clients may read an event before its write is counted.
 	ssetest.WaitFor(t, 5*time.Second, "ten events counted", func() bool { return hub.Stats().FramesWritten == 10 })
 
+	// At least "data: <data>\n\n" of the five events, to a and to b.
+	assert.True(t, fmt.Sprintf("bytes counted: %d", hub.Stats().BytesWritten), hub.Stats().BytesWritten >= uint64(2*(15+5*len("data: \n\n"))))
 	m := scrape(t, url+"/metrics")
 	for _, c := range []struct {
 		name   string

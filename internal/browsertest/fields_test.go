@@ -10,6 +10,7 @@ import (
 
 	"github.com/ssehub/ssehub/core"
 	"github.com/ssehub/ssehub/core/httpsse"
+	"github.com/ssehub/ssehub/internal/ssetest"
 )
 
 // Every field the server can send, through Chromium's own EventSource: what
@@ -126,15 +127,6 @@ func expectMessages(t *testing.T, tab *Tab, want []message) {
 	}
 }
 
-func publish(t *testing.T, hub *core.Hub, e core.Event, topic string) string {
-	t.Helper()
-	id, err := hub.Publish(e, topic)
-	if err != nil {
-		t.Fatalf("publish %+v: %v", e, err)
-	}
-	return id
-}
-
 func publishLive(t *testing.T, hub *core.Hub, e core.Event, topic string) {
 	t.Helper()
 	if err := hub.PublishLive(e, topic); err != nil {
@@ -171,7 +163,7 @@ func TestEventSourceFields(t *testing.T) {
 	tab.WaitFor(`window.opens === 1`, 0)
 
 	// An event with a hub id: the page's lastEventId is that id.
-	id := publish(t, s.hub, core.Event{Data: "with id"}, "t")
+	id := ssetest.Publish(t, s.hub, core.Event{Data: "with id"}, "t")
 	if id == "" {
 		t.Fatal("Publish returned no id")
 	}
@@ -184,7 +176,7 @@ func TestEventSourceFields(t *testing.T) {
 	expectMessages(t, tab, want)
 
 	// Neither does an event on a topic without history.
-	if noID := publish(t, s.hub, core.Event{Data: "no history"}, "nohist"); noID != "" {
+	if noID := ssetest.Publish(t, s.hub, core.Event{Data: "no history"}, "nohist"); noID != "" {
 		t.Errorf("Publish on a topic without history returned id %q, want none", noID)
 	}
 	want = append(want, message{"no history", id})
@@ -223,7 +215,7 @@ func TestEventSourceFields(t *testing.T) {
 
 	// An explicitly empty id resets lastEventId to "", and the next
 	// reconnect sends no Last-Event-ID header at all.
-	if resetID := publish(t, s.hub, core.Event{Data: "reset", ResetID: true}, "t"); resetID != "" {
+	if resetID := ssetest.Publish(t, s.hub, core.Event{Data: "reset", ResetID: true}, "t"); resetID != "" {
 		t.Errorf("Publish of a ResetID event returned id %q, want none", resetID)
 	}
 	want = append(want, message{"reset", ""})
@@ -241,7 +233,7 @@ func TestEventSourceFields(t *testing.T) {
 
 	// The new stream is live, and ids move lastEventId again: nothing was
 	// replayed or lost on the way.
-	id2 := publish(t, s.hub, core.Event{Data: "after the reset"}, "t")
+	id2 := ssetest.Publish(t, s.hub, core.Event{Data: "after the reset"}, "t")
 	want = append(want, message{"after the reset", id2})
 	expectMessages(t, tab, want)
 }

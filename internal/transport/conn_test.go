@@ -3,18 +3,18 @@ package transport_test
 import (
 	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/internal/assert"
+	"github.com/ssehub/ssehub/internal/ssetest"
 	"github.com/ssehub/ssehub/internal/transport"
 )
 
 func TestConnStream_HeadThenChunks(t *testing.T) {
-	server, client := tcpPair(t)
+	server, client := ssetest.TCPPair(t)
 	defer server.Close()
 	defer client.Close()
 	head := transport.Head(func(yield func(k, v string)) { yield("Content-Type", "text/event-stream") }, true)
@@ -36,22 +36,4 @@ func TestConnStream_HeadThenChunks(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Equal(t, "body", string(body), "a"+big)
 	assert.True(t, "names its conn", s.NetConn() == server)
-}
-
-// tcpPair returns both ends of a real loopback TCP connection.
-func tcpPair(t testing.TB) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	assert.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	assert.NoError(t, err)
-	server = <-accepted
-	assert.True(t, "accepted", server != nil)
-	return server, client
 }
